@@ -1,0 +1,327 @@
+"""The one parameter vocabulary shared by config.yaml, manifest columns and CLI flags.
+
+Every parameter is defined once in :data:`PARAMS` (name, type, default, range, help and the stages that
+read it). Everything else derives from that table: CLI ``--set`` validation and help, the JSON schemas that
+the workflow validates config.yaml and the manifest against, the per-stage ``params:`` each rule receives
+(so Snakemake reruns exactly the stages a change touches), and the presets.
+
+Resolution order, lowest first: built-in defaults < preset < config.yaml < manifest row (or CLI flags).
+"""
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass, field
+from typing import Any, Iterable, Mapping
+
+from .errors import AudiotexError
+
+#: Stages of the pipeline, in order. ``runtime`` keys change how a job runs, never what it produces, so
+#: they are kept out of every stage's rerun-triggering parameters.
+STAGES = ("decode", "spectrogram", "synthesize", "invert", "metrics", "runtime")
+
+#: ``WIDTHxFILTERS`` or ``WIDTHxFILTERS/POOL``, comma separated: one entry per random convolution layer.
+LAYERS_PATTERN = r"^\s*\d+\s*x\s*\d+\s*(/\s*\d+\s*)?(,\s*\d+\s*x\s*\d+\s*(/\s*\d+\s*)?)*$"
+
+
+@dataclass(frozen=True)
+class Param:
+    """One configuration key.
+
+    Attributes:
+        name: the key, as written in config.yaml, manifest headers and ``--set``.
+        type: ``int``, ``float``, ``bool`` or ``str``.
+        default: the built-in default (``None`` where ``nullable``).
+        help: one line for ``--help`` and the schemas.
+        stages: the stages whose outputs depend on this key.
+        minimum, maximum: inclusive bounds for numbers.
+        exclusive_minimum: the minimum itself is not allowed.
+        choices: the allowed values of a string key.
+        nullable: ``None`` (an empty cell, ``null`` in YAML, ``none`` on the CLI) is allowed.
+        pattern: a regular expression a string value must match.
+    """
+
+    name: str
+    type: type
+    default: Any
+    help: str
+    stages: tuple[str, ...]
+    minimum: float | None = None
+    maximum: float | None = None
+    exclusive_minimum: bool = False
+    choices: tuple[str, ...] | None = None
+    nullable: bool = False
+    pattern: str | None = None
+
+
+def _p(name: str, type_: type, default: Any, help_: str, stages: str | tuple[str, ...], **kw: Any) -> Param:
+    return Param(name, type_, default, help_, (stages,) if isinstance(stages, str) else stages, **kw)
+
+
+PARAMS: dict[str, Param] = {p.name: p for p in [
+    # which named set of defaults to start from
+    _p("preset", str, "default", "named set of defaults to start from (see `audiotex presets`)", (),
+       choices=("default", "ulyanov", "fast")),
+    # decode
+    _p("sr", int, 22050, "sample rate (Hz) audio is resampled to", "decode", minimum=1000, maximum=192000),
+    _p("offset", float, 0.0, "seconds to skip at the start of each input file", "decode", minimum=0.0),
+    _p("input_duration", float, None, "seconds of each input file to use (empty: the whole file)", "decode",
+       minimum=0.0, exclusive_minimum=True, nullable=True),
+    # spectrogram
+    _p("n_fft", int, 2048, "FFT size of the STFT (Hann window of the same length)", "spectrogram",
+       minimum=32, maximum=16384),
+    _p("hop_length", int, None, "STFT hop in samples (empty: n_fft / 4)", "spectrogram",
+       minimum=1, maximum=16384, nullable=True),
+    # synthesize
+    _p("duration", float, None,
+       "output length in seconds (empty: the content clip's length, or the style clip's for a texture)",
+       "synthesize", minimum=0.0, exclusive_minimum=True, nullable=True),
+    _p("seed", int, 0, "random seed of the feature bank, the initial noise and the initial phase",
+       ("synthesize", "invert"), minimum=0, maximum=2**31 - 1),
+    _p("layers", str, "11x4096",
+       "random 1-D convolution layers: WIDTHxFILTERS[/POOL], comma separated; POOL averages POOL frames first",
+       "synthesize", pattern=LAYERS_PATTERN),
+    _p("style_weight", float, 1.0, "weight of the Gram-matrix (style) loss", "synthesize", minimum=0.0),
+    _p("content_weight", float, 1e-2, "weight of the content (feature) loss; unused for textures", "synthesize",
+       minimum=0.0),
+    _p("autocorr_weight", float, 0.0, "weight of the feature autocorrelation (rhythm) loss", "synthesize",
+       minimum=0.0),
+    _p("autocorr_max_lag", float, 2.0, "longest lag (s) the autocorrelation loss matches", "synthesize",
+       minimum=0.0, exclusive_minimum=True),
+    _p("diversity_weight", float, 0.0,
+       "weight of the diversity loss: penalises closeness to the style clip at any time shift", "synthesize",
+       minimum=0.0),
+    _p("diversity_window", float, 1.0, "window (s) over which the diversity loss compares output and style",
+       "synthesize", minimum=0.0, exclusive_minimum=True),
+    _p("spectrum_weight", float, 0.0, "weight of the mean log-spectrum loss", "synthesize", minimum=0.0),
+    _p("gram_norm", str, "frames", "divide Gram matrices by the number of frames or of elements (seed: how_div)",
+       "synthesize", choices=("frames", "elements")),
+    _p("loss", str, "l2", "distance between Gram matrices and between features", "synthesize",
+       choices=("l2", "smooth_l1")),
+    _p("normalize_gradients", bool, False, "L1-normalise each loss term's gradient (seed: normalize_gradients)",
+       "synthesize"),
+    _p("optimizer", str, "lbfgs", "optimiser of the spectrogram", "synthesize", choices=("lbfgs", "adam")),
+    _p("iterations", int, 300, "optimiser iterations", "synthesize", minimum=1, maximum=100000),
+    _p("learning_rate", float, None, "step size (empty: 1 for L-BFGS, 0.05 for Adam)", "synthesize",
+       minimum=0.0, exclusive_minimum=True, nullable=True),
+    _p("init", str, "noise",
+       "initial spectrogram: small white noise, or noise with the style's mean and spread per frequency",
+       "synthesize", choices=("noise", "spectrum")),
+    _p("init_scale", float, 1e-3, "standard deviation of the initial white noise (init=noise)", "synthesize",
+       minimum=0.0),
+    _p("loop", bool, False, "make a seamless loop: circular convolutions, the end flows into the start",
+       ("synthesize", "invert")),
+    # invert
+    _p("n_iter", int, 500, "Griffin-Lim iterations", "invert", minimum=0, maximum=100000),
+    _p("momentum", float, 0.99, "fast Griffin-Lim momentum (0: the plain algorithm)", "invert",
+       minimum=0.0, maximum=1.0, ),
+    _p("phase_init", str, "random", "initial phase of Griffin-Lim", "invert", choices=("random", "zeros")),
+    _p("refine_iterations", int, 0,
+       "iterations of waveform refinement after Griffin-Lim (match the target spectrogram directly)", "invert",
+       minimum=0, maximum=100000),
+    # runtime: how a job runs, never what it produces
+    _p("device", str, "auto", "torch device: auto (CUDA when present), cpu or cuda", "runtime",
+       choices=("auto", "cpu", "cuda")),
+    _p("checkpoint_every", int, 25,
+       "save the optimisation state every N iterations so a killed job resumes (0: never)", "runtime",
+       minimum=0),
+    _p("save_every", int, 0, "also save the spectrogram every N iterations (0: never)", "runtime", minimum=0),
+]}
+
+#: Named sets of defaults. Each is a partial mapping over :data:`PARAMS`.
+PRESETS: dict[str, dict[str, Any]] = {
+    # The seed: Ulyanov & Lebedev's TensorFlow notebook, value for value.
+    "ulyanov": {
+        "sr": 22050, "input_duration": 10.0, "n_fft": 2048, "hop_length": 512, "layers": "11x4096",
+        "style_weight": 1.0, "content_weight": 1e-2, "autocorr_weight": 0.0, "diversity_weight": 0.0,
+        "spectrum_weight": 0.0, "gram_norm": "frames", "loss": "l2", "normalize_gradients": False,
+        "optimizer": "lbfgs", "iterations": 300, "learning_rate": None, "init": "noise", "init_scale": 1e-3,
+        "n_iter": 500, "momentum": 0.0, "phase_init": "random", "refine_iterations": 0,
+    },
+    # Small enough for tests and a CPU demo: seconds per clip, not minutes.
+    "fast": {
+        "sr": 16000, "n_fft": 512, "hop_length": 128, "layers": "5x128,11x128/2", "iterations": 40,
+        "init": "spectrum", "n_iter": 48, "momentum": 0.99,
+    },
+    # The best trade-off measured so far (benchmarks/results/).
+    "default": {},
+}
+
+
+def param(name: str, source: str = "") -> Param:
+    """Return the :class:`Param` called ``name``; raise :class:`AudiotexError` naming ``source`` if unknown."""
+    try:
+        return PARAMS[name]
+    except KeyError:
+        where = f"{source}: " if source else ""
+        known = ", ".join(sorted(PARAMS))
+        raise AudiotexError(f"{where}unknown key {name!r} (known keys: {known})") from None
+
+
+_TRUE = {"true", "yes", "1", "on"}
+_FALSE = {"false", "no", "0", "off"}
+_NULL = {"", "none", "null", "nan"}
+
+
+def coerce(name: str, value: Any, source: str = "") -> Any:
+    """Convert ``value`` (a string from a CLI flag or TSV cell, or a YAML scalar) to key ``name``'s type.
+
+    Checks the range, choices and pattern, and raises :class:`AudiotexError` naming ``source`` and the key
+    when the value does not fit. ``None`` and empty strings become ``None`` for nullable keys.
+    """
+    p = param(name, source)
+    where = f"{source}: " if source else ""
+    if isinstance(value, float) and math.isnan(value):
+        value = None
+    if isinstance(value, str) and value.strip().lower() in _NULL:
+        value = None
+    if value is None:
+        if p.nullable:
+            return None
+        raise AudiotexError(f"{where}key {name!r} needs a value ({p.help})")
+    try:
+        if p.type is bool:
+            if isinstance(value, bool):
+                out: Any = value
+            elif isinstance(value, str) and value.strip().lower() in _TRUE | _FALSE:
+                out = value.strip().lower() in _TRUE
+            elif isinstance(value, (int, float)) and value in (0, 1):
+                out = bool(value)
+            else:
+                raise ValueError
+        elif p.type is int:
+            if isinstance(value, bool):
+                raise ValueError
+            if isinstance(value, float):
+                if not value.is_integer():
+                    raise ValueError
+                out = int(value)
+            else:
+                text = str(value).strip()
+                out = int(float(text)) if re.fullmatch(r"[+-]?\d+(\.0*)?([eE]\+?\d+)?", text) else int(text)
+        elif p.type is float:
+            if isinstance(value, bool):
+                raise ValueError
+            out = float(value)
+            if not math.isfinite(out):
+                raise ValueError
+        else:
+            out = str(value).strip()
+    except (TypeError, ValueError):
+        raise AudiotexError(f"{where}key {name!r}: {value!r} is not a valid {p.type.__name__}") from None
+    if p.choices is not None and out not in p.choices:
+        raise AudiotexError(f"{where}key {name!r}: {out!r} is not one of {', '.join(p.choices)}")
+    if p.pattern is not None and not re.match(p.pattern, out):
+        raise AudiotexError(f"{where}key {name!r}: {out!r} is not of the form {p.help.split(':')[-1].strip()}")
+    if p.minimum is not None and (out < p.minimum or (p.exclusive_minimum and out == p.minimum)):
+        rel = ">" if p.exclusive_minimum else ">="
+        raise AudiotexError(f"{where}key {name!r}: {out!r} is out of range (must be {rel} {p.minimum:g})")
+    if p.maximum is not None and out > p.maximum:
+        raise AudiotexError(f"{where}key {name!r}: {out!r} is out of range (must be <= {p.maximum:g})")
+    return out
+
+
+def validate(settings: Mapping[str, Any], source: str = "") -> dict[str, Any]:
+    """Coerce and check every key of a partial mapping; unknown keys are errors naming ``source``."""
+    return {name: coerce(name, value, source) for name, value in settings.items()}
+
+
+def defaults() -> dict[str, Any]:
+    """The built-in default of every key."""
+    return {name: p.default for name, p in PARAMS.items()}
+
+
+def resolve(*layers: Mapping[str, Any], source: str = "") -> dict[str, Any]:
+    """Resolve a full parameter set: defaults < preset < each of ``layers`` in order.
+
+    The preset is the last ``preset`` named in ``layers`` (or ``default``). Values that are ``None`` in a
+    layer are treated as unset, except for keys that are explicitly nullable, where an explicit ``None``
+    (an empty manifest cell means "use config.yaml", so callers drop those first) overrides.
+
+    Returns a dict with every key of :data:`PARAMS`, validated.
+    """
+    checked = [validate(layer, source) for layer in layers]
+    preset = "default"
+    for layer in checked:
+        preset = layer.get("preset", preset)
+    resolved = defaults()
+    resolved.update(PRESETS[preset])
+    for layer in checked:
+        resolved.update(layer)
+    resolved["preset"] = preset
+    return resolved
+
+
+def stage_settings(settings: Mapping[str, Any], stage: str) -> dict[str, Any]:
+    """The keys of ``settings`` that ``stage`` reads, in table order (a rule's rerun-triggering params)."""
+    if stage not in STAGES:
+        raise ValueError(f"unknown stage {stage!r}")
+    return {name: settings[name] for name, p in PARAMS.items() if stage in p.stages and name in settings}
+
+
+def keys_for(stages: Iterable[str]) -> list[str]:
+    """Names of the keys read by any of ``stages``."""
+    wanted = set(stages)
+    return [name for name, p in PARAMS.items() if wanted & set(p.stages)]
+
+
+def _property_schema(p: Param) -> dict[str, Any]:
+    json_type = {int: "integer", float: "number", bool: "boolean", str: "string"}[p.type]
+    schema: dict[str, Any] = {"type": [json_type, "null"] if p.nullable else json_type, "description": p.help}
+    if p.choices is not None:
+        schema["enum"] = list(p.choices) + ([None] if p.nullable else [])
+    if p.pattern is not None:
+        schema["pattern"] = p.pattern
+    if p.minimum is not None:
+        schema["exclusiveMinimum" if p.exclusive_minimum else "minimum"] = p.minimum
+    if p.maximum is not None:
+        schema["maximum"] = p.maximum
+    return schema
+
+
+def config_schema() -> dict[str, Any]:
+    """JSON schema of config.yaml: the workflow's own keys plus every parameter key (all optional)."""
+    props: dict[str, Any] = {
+        "manifest": {"type": "string", "description": "path of the manifest TSV"},
+    }
+    props.update({name: _property_schema(p) for name, p in PARAMS.items()})
+    return {
+        "$schema": "http://json-schema.org/draft-07/schema#",
+        "description": "audiotex workflow configuration (generated from audiotex.params; do not edit by hand)",
+        "type": "object",
+        "properties": props,
+        "required": ["manifest"],
+        "additionalProperties": False,
+    }
+
+
+def manifest_schema() -> dict[str, Any]:
+    """JSON schema of one manifest row: id, style, content, and any parameter key as an override column.
+
+    Empty cells mean "use config.yaml", so every override column also admits null (pandas reads an empty
+    cell as NaN, which the workflow turns into null before validating).
+    """
+    props: dict[str, Any] = {
+        "id": {"type": "string", "pattern": r"^[A-Za-z0-9][A-Za-z0-9._-]*$",
+               "description": "unique row id, used in file names"},
+        "style": {"type": "string", "minLength": 1, "description": "path of the style audio file"},
+        "content": {"type": ["string", "null"],
+                    "description": "path of the content audio file (empty: texture synthesis)"},
+    }
+    for name, p in PARAMS.items():
+        if "runtime" in p.stages:
+            continue  # how a job runs is the workflow's business, not a row's
+        schema = _property_schema(p)
+        types = schema["type"] if isinstance(schema["type"], list) else [schema["type"]]
+        schema["type"] = types + (["null"] if "null" not in types else [])
+        if "enum" in schema and None not in schema["enum"]:
+            schema["enum"] = schema["enum"] + [None]
+        props[name] = schema
+    return {
+        "$schema": "http://json-schema.org/draft-07/schema#",
+        "description": "one row of the audiotex manifest (generated from audiotex.params; do not edit by hand)",
+        "type": "object",
+        "properties": props,
+        "required": ["id", "style"],
+        "additionalProperties": False,
+    }

@@ -1,0 +1,74 @@
+"""Log-magnitude spectrograms (``log1p|STFT|``) and their ``.npy`` + JSON sidecar files."""
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import librosa
+import numpy as np
+
+from .errors import AudiotexError
+from .files import atomic_output
+
+
+def hop_for(n_fft: int, hop_length: int | None) -> int:
+    """The hop actually used: ``hop_length``, or ``n_fft // 4`` when it is ``None``."""
+    return int(hop_length) if hop_length else n_fft // 4
+
+
+def log_spectrogram(y: np.ndarray, n_fft: int = 2048, hop_length: int | None = None) -> np.ndarray:
+    """``log1p(|STFT(y)|)`` with a Hann window, centred frames; shape ``(1 + n_fft // 2, frames)``, float32."""
+    if y.size < n_fft // 2 + 1:
+        raise AudiotexError(f"signal of {y.size} samples is shorter than half the FFT size ({n_fft})")
+    stft = librosa.stft(y, n_fft=n_fft, hop_length=hop_for(n_fft, hop_length), window="hann", center=True)
+    return np.log1p(np.abs(stft)).astype(np.float32)
+
+
+def frames_for(seconds: float, sr: int, hop_length: int) -> int:
+    """Number of centred STFT frames covering ``seconds`` of audio."""
+    return int(round(seconds * sr / hop_length)) + 1
+
+
+def seconds_for(frames: int, sr: int, hop_length: int) -> float:
+    """Length in seconds of the signal ``frames`` centred STFT frames describe."""
+    return (frames - 1) * hop_length / sr
+
+
+def sidecar_path(npy_path: str | os.PathLike) -> Path:
+    """The JSON file that records a spectrogram's parameters: ``x.npy`` -> ``x.json``."""
+    return Path(npy_path).with_suffix(".json")
+
+
+def save_spectrogram(path: str | os.PathLike, spec: np.ndarray, meta: dict[str, Any]) -> None:
+    """Write ``spec`` to ``path`` (.npy) and ``meta`` (must hold sr, n_fft, hop_length) to its sidecar."""
+    missing = {"sr", "n_fft", "hop_length"} - meta.keys()
+    if missing:
+        raise ValueError(f"spectrogram metadata lacks {sorted(missing)}")
+    meta = {**meta, "kind": "log1p_magnitude", "shape": list(spec.shape)}
+    with atomic_output(sidecar_path(path)) as tmp_json, atomic_output(path) as tmp_npy:
+        np.save(tmp_npy, np.asarray(spec, dtype=np.float32))
+        tmp_json.write_text(json.dumps(meta, indent=2, sort_keys=True, default=str) + "\n")
+
+
+def load_spectrogram(path: str | os.PathLike) -> tuple[np.ndarray, dict[str, Any]]:
+    """Read a spectrogram and its sidecar; errors name the file at fault."""
+    path = Path(path)
+    side = sidecar_path(path)
+    for p in (path, side):
+        if not p.exists():
+            raise AudiotexError(f"{p}: no such file (a spectrogram needs its .npy and .json sidecar)")
+    try:
+        spec = np.load(path, allow_pickle=False)
+    except Exception as err:  # noqa: BLE001
+        raise AudiotexError(f"{path}: not a readable .npy file ({err})") from None
+    try:
+        meta = json.loads(side.read_text())
+    except Exception as err:  # noqa: BLE001
+        raise AudiotexError(f"{side}: not a readable JSON sidecar ({err})") from None
+    if spec.ndim != 2 or spec.shape[0] != meta.get("n_fft", 0) // 2 + 1:
+        raise AudiotexError(f"{path}: shape {spec.shape} does not fit n_fft={meta.get('n_fft')} from {side}")
+    if not np.all(np.isfinite(spec)):
+        raise AudiotexError(f"{path}: spectrogram contains NaN or infinite values")
+    return spec.astype(np.float32), meta
