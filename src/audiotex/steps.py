@@ -86,8 +86,9 @@ def _check_compatible(style_meta: Mapping[str, Any], content_meta: Mapping[str, 
                       style_path: Any, content_path: Any) -> None:
     for key in ("sr", "n_fft", "hop_length"):
         if style_meta.get(key) != content_meta.get(key):
-            raise AudiotexError(f"{content_path}: {key}={content_meta.get(key)} differs from the style "
-                                f"{style_path} ({key}={style_meta.get(key)}); analyse both with the same settings")
+            raise AudiotexError(f"{content_meta.get('source', content_path)}: {key}={content_meta.get(key)} differs "
+                                f"from the style {style_meta.get('source', style_path)} ({key}="
+                                f"{style_meta.get(key)}); analyse both with the same settings")
 
 
 def synthesize_file(style: str | os.PathLike, content: str | os.PathLike | None, dst: str | os.PathLike,
@@ -126,10 +127,14 @@ def synthesize_file(style: str | os.PathLike, content: str | os.PathLike | None,
             save_spectrogram(dst_path.with_name(f"{dst_path.stem}.iter{iteration:05d}.npy"), spec, style_meta)
 
     started = time.perf_counter()
-    result = synthesize(style_spec, content_spec, n_frames=n_frames, settings=P.stage_settings(s, "synthesize"),
-                        device=torch_device, lag_frames_per_second=sr / hop, checkpoint=checkpoint,
-                        checkpoint_every=checkpoint_every, save_every=save_every, on_save=on_save,
-                        progress=progress)
+    try:
+        result = synthesize(style_spec, content_spec, n_frames=n_frames,
+                            settings=P.stage_settings(s, "synthesize"), device=torch_device,
+                            lag_frames_per_second=sr / hop, checkpoint=checkpoint,
+                            checkpoint_every=checkpoint_every, save_every=save_every, on_save=on_save,
+                            progress=progress)
+    except AudiotexError as err:
+        raise AudiotexError(f"{style_meta.get('source', style)}: {err}") from None
     meta = {
         "sr": sr, "n_fft": int(style_meta["n_fft"]), "hop_length": hop,
         "style": str(style), "content": None if content is None else str(content),
