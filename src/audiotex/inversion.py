@@ -6,7 +6,9 @@ import torch
 
 
 def _stft(y: torch.Tensor, n_fft: int, hop_length: int, window: torch.Tensor) -> torch.Tensor:
-    return torch.stft(y, n_fft=n_fft, hop_length=hop_length, window=window, center=True, return_complex=True)
+    # zero padding of centred frames, as librosa.stft (which made the target spectrograms) does
+    return torch.stft(y, n_fft=n_fft, hop_length=hop_length, window=window, center=True, pad_mode="constant",
+                      return_complex=True)
 
 
 def _istft(spec: torch.Tensor, n_fft: int, hop_length: int, window: torch.Tensor, length: int) -> torch.Tensor:

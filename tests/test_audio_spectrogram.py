@@ -1,0 +1,90 @@
+"""Decoding every shipped format, bad audio files, spectrogram files and their sidecars."""
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from audiotex import steps
+from audiotex.audio import load_audio, peak_safe, write_audio
+from audiotex.errors import AudiotexError
+from audiotex.spectrogram import frames_for, load_spectrogram, log_spectrogram
+
+DEMO = Path(__file__).resolve().parents[1] / "data" / "demo"
+
+
+@pytest.mark.parametrize("name", ["env_fire_furnace_minetest.ogg", "env_machinery_3dprinter_sonicpi.flac",
+                                  "sp_arctic_a0009.wav"])
+def test_decodes_real_files_to_mono_at_target_rate(name):
+    y = load_audio(DEMO / name, sr=8000, offset=0.5, duration=1.0)
+    assert y.ndim == 1 and y.dtype == np.float32
+    assert abs(y.size - 8000) <= 2
+    assert np.abs(y).max() > 1e-3
+
+
+def test_decodes_formats_written_here(tmp_path):
+    t = np.arange(16000) / 16000
+    tone = (0.3 * np.sin(2 * np.pi * 440 * t)).astype(np.float32)
+    for fmt in ("wav", "flac", "ogg", "mp3"):
+        path = tmp_path / f"tone.{fmt}"
+        try:
+            sf.write(path, np.stack([tone, tone], 1), 16000)
+        except Exception as err:  # a libsndfile without that codec cannot write it either
+            pytest.skip(f"libsndfile cannot write {fmt}: {err}")
+        y = load_audio(path, sr=16000)
+        assert abs(y.size - tone.size) < 2000, fmt  # lossy codecs pad a little
+        assert np.corrcoef(y[1000:9000], tone[1000:9000])[0, 1] > 0.95, fmt
+
+
+@pytest.mark.parametrize("make,fragment", [
+    (lambda p: None, "no such file"),
+    (lambda p: p.write_bytes(b""), "empty"),
+    (lambda p: p.write_bytes(b"RIFF" + bytes(range(256)) * 20), "cannot decode"),
+    (lambda p: sf.write(p, np.zeros(8000), 8000), "silent"),
+])
+def test_bad_audio_gets_one_line_naming_the_file(tmp_path, make, fragment):
+    path = tmp_path / "bad.wav"
+    make(path)
+    with pytest.raises(AudiotexError) as err:
+        load_audio(path, sr=8000)
+    assert str(path) in str(err.value) and fragment in str(err.value)
+    assert "\n" not in str(err.value)
+
+
+def test_write_audio_is_peak_safe_and_atomic(tmp_path):
+    loud = np.array([0.0, 3.0, -2.0], dtype=np.float32)
+    assert np.abs(peak_safe(loud)).max() == pytest.approx(0.99)
+    quiet = np.array([0.1, -0.2], dtype=np.float32)
+    assert np.array_equal(peak_safe(quiet), quiet)
+    out = tmp_path / "o.wav"
+    write_audio(out, np.sin(np.arange(8000)).astype(np.float32) * 2, 8000)
+    y, _ = sf.read(out)
+    assert np.abs(y).max() <= 0.99 + 1e-4
+    with pytest.raises(AudiotexError):
+        write_audio(tmp_path / "nan.wav", np.array([np.nan], dtype=np.float32), 8000)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["o.wav"]  # no temporary left behind
+
+
+def test_spectrogram_file_records_its_parameters(tmp_path):
+    out = tmp_path / "s.npy"
+    spec = steps.spectrogram_file(DEMO / "sp_arctic_a0009.wav", out, {"sr": 16000, "n_fft": 512, "input_duration": 1.0})
+    loaded, meta = load_spectrogram(out)
+    assert np.array_equal(loaded, spec)
+    assert (meta["sr"], meta["n_fft"], meta["hop_length"]) == (16000, 512, 128)
+    assert loaded.shape == (257, frames_for(1.0, 16000, 128))
+    assert np.all(loaded >= 0)
+
+
+def test_log_spectrogram_matches_definition():
+    y = np.random.default_rng(0).standard_normal(4096).astype(np.float32)
+    import librosa
+    expected = np.log1p(np.abs(librosa.stft(y, n_fft=256, hop_length=64)))
+    assert np.allclose(log_spectrogram(y, 256, 64), expected, atol=1e-5)
+
+
+def test_load_spectrogram_rejects_mismatched_sidecar(tmp_path):
+    out = tmp_path / "s.npy"
+    steps.spectrogram_file(DEMO / "sp_arctic_a0009.wav", out, {"sr": 16000, "n_fft": 512, "input_duration": 0.5})
+    np.save(out, np.zeros((10, 10), dtype=np.float32))
+    with pytest.raises(AudiotexError, match="does not fit n_fft"):
+        load_spectrogram(out)

@@ -1,0 +1,164 @@
+"""Feature banks, loss terms and the optimisation loop."""
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from audiotex import losses as L
+from audiotex import params as P
+from audiotex import steps
+from audiotex.banks import bank_features, make_bank, parse_layers
+from audiotex.errors import AudiotexError
+from audiotex.spectrogram import load_spectrogram
+from audiotex.synthesis import synthesize
+
+DEMO = Path(__file__).resolve().parents[1] / "data" / "demo"
+TINY = {"preset": "fast", "layers": "5x64,9x64/2", "iterations": 25, "sr": 8000, "n_fft": 256}
+
+
+@pytest.fixture(scope="module")
+def fire_spec(tmp_path_factory):
+    out = tmp_path_factory.mktemp("spec") / "fire.npy"
+    steps.spectrogram_file(DEMO / "env_fire_furnace_minetest.ogg", out, {**TINY, "input_duration": 2.0})
+    return load_spectrogram(out)[0]
+
+
+def tiny_settings(**kw):
+    return P.stage_settings(P.resolve(TINY, kw), "synthesize")
+
+
+def test_parse_layers():
+    layers = parse_layers("11x4096, 3x16/2")
+    assert [(l.width, l.filters, l.pool) for l in layers] == [(11, 4096, 1), (3, 16, 2)]
+    with pytest.raises(AudiotexError, match="layers"):
+        parse_layers("11x0")
+
+
+def test_bank_is_seeded_and_has_the_seed_std():
+    layers = parse_layers("11x512")
+    a, b, c = make_bank(1025, layers, 1), make_bank(1025, layers, 1), make_bank(1025, layers, 2)
+    assert torch.equal(a[0], b[0]) and not torch.equal(a[0], c[0])
+    expected = np.sqrt(2) * np.sqrt(2 / ((1025 + 512) * 11))
+    assert float(a[0].std()) == pytest.approx(expected, rel=0.02)
+
+
+def test_features_shapes_pool_and_circular():
+    layers = parse_layers("5x8,3x4/2")
+    kernels = make_bank(10, layers, 0)
+    x = torch.rand(10, 40)
+    f = bank_features(x, kernels, layers)
+    assert f[0].shape == (8, 36) and f[1].shape == (4, 18)
+    fc = bank_features(x, kernels, layers, circular=True)
+    assert fc[0].shape == (8, 40) and fc[1].shape == (4, 20)
+    assert all((t >= 0).all() for t in f)  # ReLU
+
+
+def test_gram_is_independent_of_length():
+    """A signal looped twice has the same Gram as once (circular features): outputs may be any length."""
+    layers = parse_layers("5x16")
+    kernels = make_bank(12, layers, 0)
+    x = torch.rand(12, 30)
+    once = L.gram(bank_features(x, kernels, layers, circular=True)[0])
+    twice = L.gram(bank_features(torch.cat([x, x], 1), kernels, layers, circular=True)[0])
+    assert torch.allclose(once, twice, rtol=1e-5, atol=1e-6)
+    assert not torch.allclose(once, L.gram(bank_features(torch.rand(12, 30), kernels, layers, True)[0]))
+
+
+def test_autocorrelation_matches_direct_sum():
+    f = torch.rand(3, 50)
+    ac = L.autocorrelation(f, 7)
+    for lag in (1, 4, 7):
+        direct = (f[:, :-lag] * f[:, lag:]).sum(1) / (50 - lag)
+        assert torch.allclose(ac[:, lag - 1], direct, atol=1e-5)
+
+
+def test_diversity_sees_copies_at_any_shift():
+    rng = torch.Generator().manual_seed(0)
+    ref = torch.rand(20, 200, generator=rng)
+    shifted_copy = ref[:, 37:137].clone()
+    fresh = torch.rand(20, 100, generator=rng)
+    assert float(L.diversity_loss(shifted_copy, ref, 20)) > 0.99
+    assert float(L.diversity_loss(fresh, ref, 20)) < 0.5
+
+
+def test_texture_lowers_style_loss_by_orders_of_magnitude(fire_spec):
+    result = synthesize(fire_spec, None, n_frames=fire_spec.shape[1], settings=tiny_settings())
+    first, last = result.losses[0]["style"], result.losses[-1]["style"]
+    assert last < first / 100, (first, last)
+    assert result.spectrogram.shape == fire_spec.shape
+
+
+def test_output_may_be_longer_than_the_style(fire_spec):
+    n = int(fire_spec.shape[1] * 2.5)
+    result = synthesize(fire_spec, None, n_frames=n, settings=tiny_settings())
+    assert result.spectrogram.shape == (fire_spec.shape[0], n)
+    assert result.losses[-1]["style"] < result.losses[0]["style"] / 100
+
+
+def test_same_seed_same_result_other_seed_other_result(fire_spec):
+    s = tiny_settings(iterations=5)
+    a = synthesize(fire_spec, None, n_frames=60, settings=s).spectrogram
+    b = synthesize(fire_spec, None, n_frames=60, settings=s).spectrogram
+    c = synthesize(fire_spec, None, n_frames=60, settings={**s, "seed": 1}).spectrogram
+    assert np.array_equal(a, b) and not np.allclose(a, c)
+
+
+def test_every_loss_term_and_switch_runs(fire_spec):
+    s = tiny_settings(iterations=4, autocorr_weight=1.0, diversity_weight=1.0, spectrum_weight=1.0,
+                      loss="smooth_l1", gram_norm="elements", loop=True)
+    result = synthesize(fire_spec, fire_spec[:, :50], n_frames=70, settings=s)
+    assert {"style", "content", "autocorr", "diversity", "spectrum"} <= result.losses[-1].keys()
+    adam = synthesize(fire_spec, None, n_frames=50, settings=tiny_settings(iterations=30, optimizer="adam",
+                                                                           normalize_gradients=True))
+    assert adam.losses[-1]["style"] < adam.losses[0]["style"]
+
+
+def test_divergence_stops_with_a_clear_error(fire_spec):
+    with pytest.raises(AudiotexError, match="diverged"):
+        synthesize(fire_spec, None, n_frames=50,
+                   settings=tiny_settings(optimizer="adam", learning_rate=1e6, iterations=3))
+
+
+def test_too_short_for_the_kernel(fire_spec):
+    with pytest.raises(AudiotexError, match="shorter than the largest kernel"):
+        synthesize(fire_spec[:, :10], None, n_frames=50, settings=tiny_settings(layers="11x8/2"))
+    with pytest.raises(AudiotexError, match="ask for a longer duration"):
+        synthesize(fire_spec, None, n_frames=5, settings=tiny_settings())
+
+
+class Stop(Exception):
+    pass
+
+
+def test_checkpoint_resume_equals_uninterrupted_run(fire_spec, tmp_path):
+    s = tiny_settings(iterations=12)
+    reference = synthesize(fire_spec, None, n_frames=60, settings=s)
+    ckpt = tmp_path / "run.pt"
+
+    def die_at_8(iteration, terms):
+        if iteration == 8:
+            raise Stop
+
+    with pytest.raises(Stop):
+        synthesize(fire_spec, None, n_frames=60, settings=s, checkpoint=ckpt, checkpoint_every=5, progress=die_at_8)
+    assert ckpt.exists()
+    resumed = synthesize(fire_spec, None, n_frames=60, settings=s, checkpoint=ckpt, checkpoint_every=5)
+    assert resumed.resumed_from == 5
+    assert [r["iteration"] for r in resumed.losses] == list(range(1, 13))
+    assert np.allclose(resumed.spectrogram, reference.spectrogram, rtol=0, atol=1e-5)
+
+
+def test_changed_settings_discard_the_checkpoint(fire_spec, tmp_path):
+    s = tiny_settings(iterations=6)
+    ckpt = tmp_path / "run.pt"
+
+    def die_at_4(iteration, terms):
+        if iteration == 4:
+            raise Stop
+
+    with pytest.raises(Stop):
+        synthesize(fire_spec, None, n_frames=60, settings=s, checkpoint=ckpt, checkpoint_every=3, progress=die_at_4)
+    again = synthesize(fire_spec, None, n_frames=60, settings={**s, "style_weight": 2.0}, checkpoint=ckpt,
+                       checkpoint_every=3)
+    assert again.resumed_from is None
