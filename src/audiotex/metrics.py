@@ -1,8 +1,56 @@
-"""Quality metrics of synthesized audio: inversion fidelity, texture statistics, copying."""
+"""Quality metrics of synthesized audio: inversion fidelity, texture statistics, copying.
+
+Three questions are asked of an output texture:
+
+* **Does it sound like the style?** :func:`texture_statistics` summarises a sound the way McDermott &
+  Simoncelli (2011) do -- sub-band envelopes on an auditory (mel) filterbank, their marginal moments,
+  cross-band correlations and modulation spectra -- and :func:`texture_distance` compares two such
+  summaries. Because these statistics are estimated from finite excerpts, even two excerpts of the same
+  recording differ; :func:`reference_distance` measures that floor, and ``distance / reference`` close to 1
+  means "as close to the style as another real excerpt of it".
+* **Is it a copy?** :func:`copy_score` finds, for every second of the output, the best-matching second of
+  the style clip at any time shift. A good texture has the style's statistics without reproducing its
+  waveform, so it should score about like a different real excerpt (:func:`copy_score_reference`).
+* **Did the inversion work?** :func:`spectral_convergence` of the Griffin-Lim result.
+
+:func:`metrics_file` and :func:`collect_metrics` are the file-level steps the workflow runs.
+"""
 from __future__ import annotations
+
+import csv
+import json
+import math
+import os
+from pathlib import Path
+from typing import Any, Iterable, Mapping
 
 import librosa
 import numpy as np
+import soundfile as sf
+from scipy.fft import next_fast_len
+
+from .errors import AudiotexError
+from .files import atomic_output
+
+#: Octave modulation bands (Hz) of :func:`texture_statistics`: 0.5-1, 1-2, ..., 32-64.
+MODULATION_EDGES: tuple[float, ...] = (0.5, 1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0)
+
+#: Statistic groups of :func:`texture_statistics`, in order.
+STATISTIC_GROUPS: tuple[str, ...] = ("mean", "cv", "skewness", "kurtosis", "correlation", "modulation")
+
+#: Added to a group's scale in :func:`texture_distance`. Signed statistics (skewness, correlations) can be
+#: near zero for both sounds (noise-like envelopes), where a purely relative difference would explode.
+DISTANCE_FLOORS: dict[str, float] = {"mean": 0.0, "cv": 0.0, "skewness": 1.0, "kurtosis": 0.0,
+                                     "correlation": 0.5, "modulation": 0.0}
+
+#: Columns of the TSV written by :func:`metrics_file`, in order.
+METRIC_COLUMNS: tuple[str, ...] = (
+    "id", "texture_distance", "texture_distance_reference", "texture_distance_norm", "copy_score",
+    "copy_score_reference", "spectral_convergence", "style_loss", "content_loss", "content_distance",
+    "output_seconds", "style_seconds", "synthesis_seconds", "inversion_seconds",
+)
+
+_EPS = 1e-10
 
 
 def spectral_convergence(magnitude: np.ndarray, y: np.ndarray, n_fft: int, hop_length: int) -> float:
@@ -21,3 +69,435 @@ def spectral_convergence(magnitude: np.ndarray, y: np.ndarray, n_fft: int, hop_l
     frames = min(realised.shape[1], magnitude.shape[1])
     target = magnitude[:, :frames]
     return float(np.linalg.norm(target - realised[:, :frames]) / max(np.linalg.norm(target), 1e-12))
+
+
+# --------------------------------------------------------------------------------------------------------
+# Texture statistics
+
+
+def subband_envelopes(y: np.ndarray, sr: int, n_bands: int = 32, envelope_rate: float = 200.0,
+                      fmin: float = 20.0, fmax: float | None = None, compression: float = 0.3) -> np.ndarray:
+    """Compressed sub-band magnitude envelopes of ``y`` on a mel filterbank.
+
+    ``y`` is first scaled to unit RMS, so every statistic derived from the envelopes is independent of the
+    recording level (a texture played louder is the same texture).
+
+    Args:
+        y: mono signal.
+        sr: its sample rate (Hz).
+        n_bands: mel bands between ``fmin`` and ``fmax``.
+        envelope_rate: envelope samples per second (the STFT hop is ``round(sr / envelope_rate)``); it must
+            exceed twice the top modulation band edge (128 Hz) for :func:`texture_statistics`.
+        fmin, fmax: filterbank range in Hz (``fmax`` ``None``: ``sr / 2``).
+        compression: power applied to the magnitudes, a rough model of cochlear compression.
+
+    Returns:
+        ``(n_bands, frames)`` float64 array, non-negative.
+    """
+    y = np.asarray(y, dtype=np.float64)
+    rms = float(np.sqrt(np.mean(y ** 2))) if y.size else 0.0
+    if rms < _EPS:
+        raise ValueError("cannot compute envelopes of a silent signal")
+    hop = max(1, int(round(sr / envelope_rate)))
+    # ~20 ms analysis window: short enough to pass envelope modulations up to ~64 Hz.
+    n_fft = int(2 ** math.ceil(math.log2(max(0.02 * sr, 4 * hop))))
+    magnitude = np.abs(librosa.stft(y / rms, n_fft=n_fft, hop_length=hop, window="hann", center=True))
+    mel_basis = librosa.filters.mel(sr=sr, n_fft=n_fft, n_mels=n_bands, fmin=fmin,
+                                    fmax=fmax if fmax is not None else sr / 2.0)
+    return (mel_basis @ magnitude) ** compression
+
+
+def modulation_power(envelopes: np.ndarray, envelope_rate: float,
+                     edges: Iterable[float] = MODULATION_EDGES) -> np.ndarray:
+    """Fraction of each envelope's variance that lies in each modulation band.
+
+    A Hann-windowed periodogram of every mean-removed envelope is summed over the bands
+    ``[edges[k], edges[k+1])`` and divided by the periodogram's total (DC excluded), i.e. by the envelope
+    variance (Parseval). Bands above the envelope Nyquist frequency are 0.
+
+    Args:
+        envelopes: ``(bands, frames)``.
+        envelope_rate: their sample rate (Hz).
+        edges: increasing band edges in Hz.
+
+    Returns:
+        ``(bands, len(edges) - 1)`` array of values in [0, 1].
+    """
+    edges = np.asarray(list(edges), dtype=np.float64)
+    centred = envelopes - envelopes.mean(axis=1, keepdims=True)
+    n = centred.shape[1]
+    n_fft = next_fast_len(n)
+    spectrum = np.abs(np.fft.rfft(centred * np.hanning(n), n=n_fft, axis=1)) ** 2
+    freqs = np.fft.rfftfreq(n_fft, d=1.0 / envelope_rate)
+    total = spectrum[:, 1:].sum(axis=1, keepdims=True) + _EPS
+    bands = [spectrum[:, (freqs >= lo) & (freqs < hi)].sum(axis=1) for lo, hi in zip(edges[:-1], edges[1:])]
+    return np.stack(bands, axis=1) / total
+
+
+def texture_statistics(y: np.ndarray, sr: int, n_bands: int = 32, envelope_rate: float = 200.0,
+                       fmin: float = 20.0, fmax: float | None = None) -> dict[str, np.ndarray]:
+    """Summary statistics of a sound texture, after McDermott & Simoncelli (2011).
+
+    From the compressed mel sub-band envelopes of :func:`subband_envelopes`:
+
+    * ``mean`` ``(n_bands,)``: each envelope's mean (the level-normalised average spectrum);
+    * ``cv`` ``(n_bands,)``: coefficient of variation, std / mean;
+    * ``skewness`` ``(n_bands,)``: third standardised moment;
+    * ``kurtosis`` ``(n_bands,)``: fourth standardised moment (3 for Gaussian envelopes; large for crackles);
+    * ``correlation`` ``(n_bands * (n_bands - 1) / 2,)``: Pearson correlation of every pair of envelopes
+      (upper triangle, row-major): which bands rise and fall together;
+    * ``modulation`` ``(n_bands, 7)``: :func:`modulation_power` in the octave bands 0.5-1 ... 32-64 Hz.
+
+    Args:
+        y: mono signal, at least a few hundred milliseconds long.
+        sr: its sample rate (Hz). Compare statistics of signals at the same rate only.
+        n_bands, envelope_rate, fmin, fmax: see :func:`subband_envelopes`.
+
+    Returns:
+        A dict of float64 arrays keyed by :data:`STATISTIC_GROUPS`.
+    """
+    env = subband_envelopes(y, sr, n_bands=n_bands, envelope_rate=envelope_rate, fmin=fmin, fmax=fmax)
+    if env.shape[1] < 8:
+        raise ValueError(f"signal of {len(y)} samples is too short for texture statistics")
+    rate = sr / max(1, int(round(sr / envelope_rate)))
+    mean = env.mean(axis=1)
+    centred = env - mean[:, None]
+    std = np.sqrt(np.mean(centred ** 2, axis=1))
+    standardised = centred / (std[:, None] + _EPS)
+    correlation = (standardised @ standardised.T) / env.shape[1]
+    upper = np.triu_indices(n_bands, k=1)
+    return {
+        "mean": mean,
+        "cv": std / (mean + _EPS),
+        "skewness": np.mean(standardised ** 3, axis=1),
+        "kurtosis": np.mean(standardised ** 4, axis=1),
+        "correlation": correlation[upper],
+        "modulation": modulation_power(env, rate),
+    }
+
+
+def group_distances(stats_a: Mapping[str, np.ndarray], stats_b: Mapping[str, np.ndarray]) -> dict[str, float]:
+    """Per-group normalised differences of two :func:`texture_statistics` results.
+
+    For each group ``g`` with values ``a`` and ``b`` (flattened)::
+
+        d_g = rms(a - b) / ((rms(a) + rms(b)) / 2 + floor_g)
+
+    a relative RMS difference, 0 for identical statistics and at most 2 when ``floor_g`` is 0; the floors
+    (:data:`DISTANCE_FLOORS`) keep signed statistics that are near zero for both sounds from dominating.
+    Dividing by the statistics' own size is what makes groups of different units (levels, moments,
+    correlations, variance fractions) weigh comparably.
+
+    Raises:
+        ValueError: if the two results do not have the same groups and shapes.
+    """
+    if set(stats_a) != set(stats_b):
+        raise ValueError(f"statistic groups differ: {sorted(stats_a)} vs {sorted(stats_b)}")
+    out = {}
+    for group in stats_a:
+        a = np.asarray(stats_a[group], dtype=np.float64).ravel()
+        b = np.asarray(stats_b[group], dtype=np.float64).ravel()
+        if a.shape != b.shape:
+            raise ValueError(f"statistic {group!r} has shape {a.shape} vs {b.shape}")
+        scale = (np.sqrt(np.mean(a ** 2)) + np.sqrt(np.mean(b ** 2))) / 2 + DISTANCE_FLOORS.get(group, 0.0)
+        out[group] = float(np.sqrt(np.mean((a - b) ** 2)) / max(scale, _EPS))
+    return out
+
+
+def texture_distance(stats_a: Mapping[str, np.ndarray], stats_b: Mapping[str, np.ndarray]) -> float:
+    """Distance between two sounds' texture statistics: the mean over groups of :func:`group_distances`.
+
+    ``texture_distance(s, s) == 0``; it is symmetric; different recordings score about 0.4-1, the two halves
+    of one stationary recording about 0.15-0.3. It is best read relative to :func:`reference_distance` of
+    the same recording (see the module docstring).
+    """
+    distances = group_distances(stats_a, stats_b)
+    return float(np.mean(list(distances.values())))
+
+
+def halves(y: np.ndarray, sr: int, min_seconds: float = 2.0) -> tuple[np.ndarray, np.ndarray] | None:
+    """The first and second half of ``y``, or ``None`` if a half would be shorter than ``min_seconds``."""
+    half = len(y) // 2
+    if half < min_seconds * sr:
+        return None
+    return y[:half], y[half:2 * half]
+
+
+def reference_distance(y: np.ndarray, sr: int, min_seconds: float = 2.0) -> float | None:
+    """:func:`texture_distance` between the two halves of one recording: the floor a synthesis is judged by.
+
+    Returns ``None`` when a half would be shorter than ``min_seconds`` (statistics of shorter excerpts are
+    too noisy to serve as a reference). Halves are shorter than the whole, so this floor is, if anything,
+    a little generous to syntheses compared with the full clip.
+    """
+    parts = halves(y, sr, min_seconds)
+    if parts is None:
+        return None
+    return texture_distance(texture_statistics(parts[0], sr), texture_statistics(parts[1], sr))
+
+
+def normalised_texture_distance(output: np.ndarray, style: np.ndarray, sr: int, min_seconds: float = 2.0,
+                                max_excerpts: int = 4) -> tuple[float, float] | None:
+    """Distance of ``output`` to ``style`` relative to the style recording's own halves, at equal lengths.
+
+    Statistics of shorter excerpts are noisier, so comparing a full-length output with the style while the
+    reference compares half-length excerpts would flatter the output. Here both sides are half the style's
+    length: the output is cut into up to ``max_excerpts`` non-overlapping excerpts of that length (the whole
+    output if it is shorter), each is compared with the style's first half, and the mean distance is
+    divided by :func:`reference_distance` (second half vs first half).
+
+    Returns:
+        ``(ratio, reference)``: ``ratio`` about 1 means "as close to the style as another real excerpt of
+        it"; ``None`` when a style half would be shorter than ``min_seconds``.
+    """
+    parts = halves(style, sr, min_seconds)
+    if parts is None:
+        return None
+    first_stats = texture_statistics(parts[0], sr)
+    reference = texture_distance(texture_statistics(parts[1], sr), first_stats)
+    length = len(parts[0])
+    count = max(1, min(max_excerpts, len(output) // length))
+    excerpts = [output[i * length:(i + 1) * length] for i in range(count)]
+    distance = float(np.mean([texture_distance(texture_statistics(e, sr), first_stats) for e in excerpts]))
+    return distance / max(reference, _EPS), reference
+
+
+# --------------------------------------------------------------------------------------------------------
+# Copy detection
+
+
+def log_mel_spectrogram(y: np.ndarray, sr: int, n_mels: int = 64, frame_seconds: float = 0.01) -> np.ndarray:
+    """Log-mel power spectrogram in dB relative to its maximum (floor -80 dB); ``(n_mels, frames)``.
+
+    Frames are ``frame_seconds`` apart with a window of about 8 hops: the long overlap keeps a copy that is
+    shifted by a fraction of a hop correlating above 0.95 with its source. The level reference makes it
+    independent of the recording level.
+    """
+    hop = max(1, int(round(sr * frame_seconds)))
+    n_fft = int(2 ** math.ceil(math.log2(8 * hop)))
+    mel = librosa.feature.melspectrogram(y=np.asarray(y, dtype=np.float32), sr=sr, n_fft=n_fft, hop_length=hop,
+                                         n_mels=n_mels, power=2.0)
+    return librosa.power_to_db(mel, ref=np.max, top_db=80.0).astype(np.float64)
+
+
+def _patches(spec: np.ndarray, width: int, step: int) -> np.ndarray:
+    """Unit-norm patches ``spec[:, t:t + width]`` every ``step`` frames, each band's mean removed.
+
+    Removing each band's mean within a patch leaves the patch's time-frequency *pattern*; otherwise any two
+    patches of the same average spectrum (two stretches of the same noise) would correlate highly.
+    """
+    windows = np.lib.stride_tricks.sliding_window_view(spec, width, axis=1)[:, ::step]  # (mels, n, width)
+    windows = windows.transpose(1, 0, 2)
+    centred = windows - windows.mean(axis=2, keepdims=True)
+    flat = centred.reshape(centred.shape[0], -1)
+    return flat / (np.linalg.norm(flat, axis=1, keepdims=True) + _EPS)
+
+
+def best_match_correlations(output: np.ndarray, style: np.ndarray, sr: int, window: float = 1.0,
+                            hop: float = 0.25, frame_seconds: float = 0.01, n_mels: int = 64,
+                            chunk: int = 512) -> np.ndarray:
+    """For each ``window``-second window of ``output`` (every ``hop`` s), its best normalised
+    cross-correlation with any window of ``style`` at any frame shift.
+
+    Patches are log-mel spectrogram excerpts (:func:`log_mel_spectrogram`) with each band's mean removed
+    (:func:`_patches`). When either signal is shorter than ``window``, the window shrinks to fit.
+
+    Returns:
+        1-D array, one value in [-1, 1] per output window.
+    """
+    out_spec = log_mel_spectrogram(output, sr, n_mels=n_mels, frame_seconds=frame_seconds)
+    style_spec = log_mel_spectrogram(style, sr, n_mels=n_mels, frame_seconds=frame_seconds)
+    frame_rate = 1.0 / frame_seconds
+    width = min(int(round(window * frame_rate)), out_spec.shape[1], style_spec.shape[1])
+    if width < 2:
+        raise ValueError("signals are too short for a copy score")
+    step = max(1, int(round(hop * frame_rate)))
+    queries = _patches(out_spec, width, step)
+    style_patches = _patches(style_spec, width, 1)
+    best = np.full(len(queries), -1.0)
+    for start in range(0, len(style_patches), chunk):  # bounded memory for long style clips
+        best = np.maximum(best, (queries @ style_patches[start:start + chunk].T).max(axis=1))
+    return best
+
+
+def copy_score(output: np.ndarray, style: np.ndarray, sr: int, window: float = 1.0, hop: float = 0.25,
+               frame_seconds: float = 0.01) -> float:
+    """How much ``output`` copies ``style``: the mean over output windows of their best match
+    (:func:`best_match_correlations`).
+
+    Near 1: every second of the output appears somewhere in the style clip. Compare with
+    :func:`copy_score_reference`, the score of a different real excerpt of the style recording.
+    """
+    return float(np.mean(best_match_correlations(output, style, sr, window=window, hop=hop,
+                                                 frame_seconds=frame_seconds)))
+
+
+def copy_score_reference(y: np.ndarray, sr: int, min_seconds: float = 2.0, window: float = 1.0,
+                         hop: float = 0.25) -> float | None:
+    """:func:`copy_score` of the second half of a recording against its first half.
+
+    What an honest (non-copying) excerpt of the same sound scores; ``None`` when a half would be shorter
+    than ``min_seconds``.
+    """
+    parts = halves(y, sr, min_seconds)
+    if parts is None:
+        return None
+    return copy_score(parts[1], parts[0], sr, window=window, hop=hop)
+
+
+def content_distance(output: np.ndarray, content: np.ndarray, sr: int) -> float:
+    """``1 - r`` where ``r`` is the Pearson correlation of the two log-mel spectrograms (frame-aligned,
+    cut to the shorter): 0 when the output follows the content's time-frequency shape exactly, about 1
+    when unrelated.
+    """
+    a = log_mel_spectrogram(output, sr)
+    b = log_mel_spectrogram(content, sr)
+    frames = min(a.shape[1], b.shape[1])
+    a, b = a[:, :frames].ravel(), b[:, :frames].ravel()
+    a, b = a - a.mean(), b - b.mean()
+    return float(1.0 - (a @ b) / (np.linalg.norm(a) * np.linalg.norm(b) + _EPS))
+
+
+# --------------------------------------------------------------------------------------------------------
+# File-level steps
+
+
+def _read_json(path: str | os.PathLike, what: str) -> dict[str, Any]:
+    path = Path(path)
+    try:
+        return json.loads(path.read_text())
+    except FileNotFoundError:
+        raise AudiotexError(f"{path}: no such file ({what})") from None
+    except (OSError, ValueError) as err:
+        raise AudiotexError(f"{path}: not a readable JSON file ({what}: {err})") from None
+
+
+def _native_rate(path: str | os.PathLike) -> int:
+    try:
+        return int(sf.info(str(path)).samplerate)
+    except Exception as err:  # noqa: BLE001 - any failure here is an unreadable file
+        raise AudiotexError(f"{path}: cannot read audio header ({err})") from None
+
+
+def _number(value: Any) -> float:
+    try:
+        out = float(value)
+    except (TypeError, ValueError):
+        return float("nan")
+    return out
+
+
+def format_value(value: Any) -> str:
+    """A TSV cell: empty for ``None``/NaN, 6 significant digits for floats."""
+    if value is None:
+        return ""
+    if isinstance(value, float):
+        return "" if math.isnan(value) else f"{value:.6g}"
+    return str(value)
+
+
+def metrics_file(row_id: str, output_audio: str | os.PathLike, style_audio: str | os.PathLike,
+                 content_audio: str | os.PathLike | None, synthesized_npy: str | os.PathLike,
+                 inversion_json: str | os.PathLike, dst_tsv: str | os.PathLike,
+                 settings: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """Compute one result's metrics and write them as a one-row TSV (columns :data:`METRIC_COLUMNS`).
+
+    Columns: ``texture_distance`` (output vs whole style clip), ``texture_distance_reference`` (the style's
+    two halves) and ``texture_distance_norm`` (:func:`normalised_texture_distance`, equal-length excerpts);
+    ``copy_score`` and ``copy_score_reference``; ``spectral_convergence`` (inversion); ``style_loss``,
+    ``content_loss`` (final optimiser losses); ``content_distance`` (transfers only); lengths and wall times.
+
+    The output is read at its own sample rate; style and content are read at the same rate (normally
+    they already are: the workflow decodes everything at ``sr``). Values that do not apply (a reference
+    for a style clip shorter than 4 s, content metrics of a texture) are written as empty cells.
+
+    Args:
+        row_id: the manifest row.
+        output_audio: the synthesized WAV.
+        style_audio, content_audio: the decoded inputs (``content_audio`` ``None`` for a texture).
+        synthesized_npy: the synthesized spectrogram; its JSON sidecar supplies ``final_losses`` and the
+            synthesis wall time.
+        inversion_json: the dict :func:`audiotex.steps.invert_file` returned, as JSON (spectral
+            convergence, wall time).
+        dst_tsv: the TSV to write.
+        settings: the metrics stage's settings (no keys are read at present; accepted so the workflow
+            can rerun metrics when some are added).
+
+    Returns:
+        The row as a dict.
+    """
+    from .audio import load_audio
+    from .spectrogram import sidecar_path
+
+    del settings  # the metrics stage has no parameters yet
+    sr = _native_rate(output_audio)
+    output = load_audio(output_audio, sr)
+    style = load_audio(style_audio, sr)
+    synth_meta = _read_json(sidecar_path(synthesized_npy), "the synthesized spectrogram's sidecar")
+    inversion = _read_json(inversion_json, "the inversion result")
+    losses = synth_meta.get("final_losses") or {}
+
+    distance = texture_distance(texture_statistics(output, sr), texture_statistics(style, sr))
+    normalised = normalised_texture_distance(output, style, sr)
+    row: dict[str, Any] = {
+        "id": row_id,
+        "texture_distance": distance,
+        "texture_distance_reference": None if normalised is None else normalised[1],
+        "texture_distance_norm": None if normalised is None else normalised[0],
+        "copy_score": copy_score(output, style, sr),
+        "copy_score_reference": copy_score_reference(style, sr),
+        "spectral_convergence": _number(inversion.get("spectral_convergence")),
+        "style_loss": _number(losses.get("style")),
+        "content_loss": _number(losses.get("content")),
+        "content_distance": None,
+        "output_seconds": len(output) / sr,
+        "style_seconds": len(style) / sr,
+        "synthesis_seconds": _number(synth_meta.get("wall_seconds")),
+        "inversion_seconds": _number(inversion.get("wall_seconds")),
+    }
+    if content_audio is not None:
+        row["content_distance"] = content_distance(output, load_audio(content_audio, sr), sr)
+    write_rows(dst_tsv, [row], METRIC_COLUMNS)
+    return row
+
+
+def write_rows(dst_tsv: str | os.PathLike, rows: list[Mapping[str, Any]], columns: Iterable[str]) -> None:
+    """Write ``rows`` as a tab-separated table with a header, atomically; missing values are empty cells."""
+    columns = list(columns)
+    with atomic_output(dst_tsv) as tmp, open(tmp, "w", newline="") as fh:
+        writer = csv.writer(fh, delimiter="\t", lineterminator="\n")
+        writer.writerow(columns)
+        for row in rows:
+            writer.writerow([format_value(row.get(c)) for c in columns])
+
+
+def read_rows(path: str | os.PathLike) -> list[dict[str, str]]:
+    """Read a TSV written by :func:`write_rows` (values as strings)."""
+    path = Path(path)
+    try:
+        with open(path, newline="") as fh:
+            return list(csv.DictReader(fh, delimiter="\t"))
+    except FileNotFoundError:
+        raise AudiotexError(f"{path}: no such file (a metrics table)") from None
+
+
+def collect_metrics(tsv_paths: Iterable[str | os.PathLike], dst_tsv: str | os.PathLike) -> int:
+    """Concatenate per-row metric TSVs into ``dst_tsv``; columns are the union, in first-seen order.
+
+    Returns:
+        The number of rows written.
+
+    Raises:
+        AudiotexError: naming a file that is missing or has no data row.
+    """
+    rows: list[dict[str, str]] = []
+    columns: list[str] = []
+    for path in tsv_paths:
+        found = read_rows(path)
+        if not found:
+            raise AudiotexError(f"{path}: metrics table has no data row")
+        for row in found:
+            columns += [c for c in row if c not in columns]
+        rows += found
+    write_rows(dst_tsv, rows, columns or METRIC_COLUMNS)
+    return len(rows)

@@ -1,0 +1,390 @@
+"""Quality benchmark: how close to a real held-out excerpt do syntheses get, per preset?
+
+For every real recording (data/demo/env_*, mus_*; sp_* with --speech) the first half is the style clip and
+the second half is held out. Each preset or variant synthesizes a texture as long as the held-out half
+from the style half alone (the library's own file steps, in a temporary folder), and is scored against
+the style half exactly as the held-out half is:
+
+* texture_distance_norm = distance(output, style half) / distance(held-out half, style half):
+  1.0 means "as close to the style as the real continuation of the recording";
+* copy_score vs copy_score_reference (the held-out half's): higher than the reference means copying;
+* spectral convergence of the inversion, final style loss, wall time per stage;
+* rhythm_similarity: correlation of the onset-strength autocorrelations of output and style (lags
+  0.1-4 s), vs rhythm_similarity_reference (the held-out half's); for rhythmic clips (--rhythm-clips) the curves are also saved as a TSV and a PNG.
+
+Results go to benchmarks/results/<name>.tsv (one row per clip and preset, a header comment with the
+machine and date), rewritten after every row so an interrupted run keeps what it finished.
+
+Example (quick check of the harness):
+    python benchmarks/quality.py --presets fast --clips env_fire,mus_drums --out benchmarks/results/smoke.tsv
+"""
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import platform
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import soundfile as sf
+
+from audiotex.metrics import STATISTIC_GROUPS
+
+REPO = Path(__file__).resolve().parents[1]
+DEMO = REPO / "data" / "demo"
+AUDIO_SUFFIXES = {".wav", ".flac", ".ogg", ".mp3", ".opus"}
+
+COLUMNS = (
+    "clip", "preset", "seconds", "sr", "iterations", "texture_distance", "texture_distance_reference",
+    "texture_distance_norm", "texture_distance_heldout", "copy_score", "copy_score_reference",
+    "spectral_convergence", "style_loss", "rhythm_similarity", "rhythm_similarity_reference", "decode_s", "spectrogram_s", "synthesize_s",
+    "invert_s", "metrics_s", "device",
+) + tuple(f"norm_{group}" for group in STATISTIC_GROUPS) + (
+    "settings",
+)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Command line
+
+
+def parse_variant(text: str) -> tuple[str, dict[str, str]]:
+    """``name:key=value,key=value`` -> (name, {key: value}); values are checked later by audiotex.params."""
+    name, sep, assignments = text.partition(":")
+    if not sep or not name.strip():
+        raise argparse.ArgumentTypeError(f"variant {text!r} is not of the form name:key=value,key=value")
+    overrides = {}
+    for item in filter(None, (a.strip() for a in assignments.split(","))):
+        key, eq, value = item.partition("=")
+        if not eq:
+            raise argparse.ArgumentTypeError(f"variant {name!r}: {item!r} is not key=value")
+        overrides[key.strip()] = value.strip()
+    return name.strip(), overrides
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--clips", default="",
+                        help="comma-separated clip names or name prefixes in data/demo, or paths "
+                             "(default: every env_* and mus_* recording)")
+    parser.add_argument("--speech", action="store_true", help="also benchmark the sp_* speech recordings")
+    parser.add_argument("--presets", default="ulyanov,default",
+                        help="comma-separated presets to run (default: ulyanov,default)")
+    parser.add_argument("--variant", action="append", default=[], type=parse_variant, metavar="NAME:K=V,...",
+                        help="an extra setting to run: a preset (key preset=..., default 'default') plus "
+                             "overrides, e.g. 'autocorr:autocorr_weight=0.1'; repeatable")
+    parser.add_argument("--iterations", type=int, default=None, help="override the optimiser iterations")
+    parser.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"), help="torch device")
+    parser.add_argument("--no-baseline", dest="baseline", action="store_false",
+                        help="skip the inversion-only rows (gl:<setting>: the held-out half's own spectrogram "
+                             "through Griffin-Lim, the floor the inversion alone sets)")
+    parser.add_argument("--rhythm-clips", default="mus_drums_amen",
+                        help="comma-separated clip prefixes whose onset autocorrelations are saved")
+    parser.add_argument("--keep-audio", type=Path, default=None,
+                        help="copy every output (and the style/held-out halves) into this folder")
+    parser.add_argument("--out", type=Path, default=REPO / "benchmarks" / "results" / "quality.tsv",
+                        help="results TSV (default: benchmarks/results/quality.tsv)")
+    return parser.parse_args(argv)
+
+
+def find_clips(spec: str, speech: bool) -> list[Path]:
+    """The recordings to benchmark: named (prefix in data/demo, or a path), or all env_/mus_ (+ sp_)."""
+    available = sorted(p for p in DEMO.iterdir() if p.suffix.lower() in AUDIO_SUFFIXES)
+    if not spec:
+        prefixes = ("env_", "mus_") + (("sp_",) if speech else ())
+        return [p for p in available if p.name.startswith(prefixes)]
+    chosen = []
+    for item in filter(None, (s.strip() for s in spec.split(","))):
+        path = Path(item)
+        matches = [path] if path.is_file() else [p for p in available if p.name.startswith(item)]
+        if not matches:
+            sys.exit(f"error: no recording in {DEMO} matches {item!r}")
+        chosen += [m for m in matches if m not in chosen]
+    return chosen
+
+
+def settings_list(args: argparse.Namespace) -> list[tuple[str, dict[str, Any]]]:
+    """(name, validated settings) for every preset and variant, with --iterations applied."""
+    from audiotex import params as P
+    from audiotex.errors import AudiotexError
+
+    runs = [(name, {"preset": name}) for name in filter(None, (s.strip() for s in args.presets.split(",")))]
+    runs += [(name, overrides) for name, overrides in args.variant]
+    resolved = []
+    for name, layer in runs:
+        if args.iterations is not None:
+            layer = {**layer, "iterations": args.iterations}
+        try:
+            resolved.append((name, P.resolve(layer, source=f"--variant {name}")))
+        except AudiotexError as err:
+            sys.exit(f"error: {err}")
+    return resolved
+
+
+def machine_description(device: str) -> str:
+    import torch
+
+    cpu = "unknown CPU"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    if device != "cpu" and torch.cuda.is_available():
+        device = f"{device} ({torch.cuda.get_device_name(0)})"
+    return (f"date={dt.datetime.now().isoformat(timespec='seconds')}; platform={platform.platform()}; "
+            f"cpu={cpu} x{__import__('os').cpu_count()}; torch={torch.__version__}; device={device}")
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Measurements
+
+
+#: Lag step (s) of the onset autocorrelations, the same for every sample rate.
+LAG_STEP = 0.01
+
+
+def onset_autocorrelation(y: np.ndarray, sr: int, max_lag: float = 4.0) -> np.ndarray:
+    """Autocorrelation of the onset-strength envelope at lags 0, LAG_STEP, ... up to ``max_lag`` seconds
+    (shorter for short signals), normalised to 1 at lag 0."""
+    import librosa
+
+    hop = max(1, int(round(sr * LAG_STEP)))
+    onset = librosa.onset.onset_strength(y=y, sr=sr, hop_length=hop)
+    onset = onset - onset.mean()
+    frames = min(len(onset), int(max_lag * sr / hop) + 1)
+    ac = librosa.autocorrelate(onset, max_size=frames)
+    ac = ac / (ac[0] + 1e-12)
+    lags = np.arange(0.0, (frames - 1) * hop / sr, LAG_STEP)
+    return np.interp(lags, np.arange(frames) * hop / sr, ac)
+
+
+def rhythm_similarity(ac_a: np.ndarray, ac_b: np.ndarray, min_lag: float = 0.1) -> float:
+    """Pearson correlation of two onset autocorrelations over lags from ``min_lag`` on (their common part)."""
+    start = int(round(min_lag / LAG_STEP))
+    n = min(len(ac_a), len(ac_b))
+    a, b = ac_a[start:n] - ac_a[start:n].mean(), ac_b[start:n] - ac_b[start:n].mean()
+    return float(a @ b / (np.linalg.norm(a) * np.linalg.norm(b) + 1e-12))
+
+
+#: Keys that decide what an inversion-only baseline produces (one baseline per distinct combination).
+INVERSION_KEYS = ("sr", "n_fft", "hop_length", "n_iter", "momentum", "phase_init", "refine_iterations", "seed")
+
+
+def run_one(clip: Path, name: str, settings: dict[str, Any], device: str, work: Path,
+            baseline: bool = False) -> tuple[dict[str, Any], dict]:
+    """Hold out the second half of ``clip``, synthesize from the first, and measure. Returns (row, curves).
+
+    With ``baseline``, nothing is synthesized: the held-out half's own spectrogram is inverted, which
+    shows how much of the distance the STFT round trip and Griffin-Lim alone cost.
+    """
+    from audiotex import metrics as M
+    from audiotex.audio import load_audio
+    from audiotex.steps import decode_file, invert_file, read_sidecar, spectrogram_file, synthesize_file
+
+    sr = settings["sr"]
+    half = float(sf.info(str(clip)).duration) / 2.0
+    times: dict[str, float] = {}
+    style_wav, heldout_wav = work / "style.wav", work / "heldout.wav"
+    whole_file = {**settings, "offset": 0.0, "input_duration": None}
+    started = time.perf_counter()
+    decode_file(clip, style_wav, {**settings, "offset": 0.0, "input_duration": half})
+    decode_file(clip, heldout_wav, {**settings, "offset": half, "input_duration": half})
+    times["decode_s"] = time.perf_counter() - started
+
+    started = time.perf_counter()
+    spectrogram_file(heldout_wav if baseline else style_wav, work / "source.npy", whole_file)
+    times["spectrogram_s"] = time.perf_counter() - started
+
+    heldout = load_audio(heldout_wav, sr)
+    synth_meta: dict[str, Any] = {}
+    started = time.perf_counter()
+    if not baseline:
+        synth_meta = synthesize_file(work / "source.npy", None, work / "out.npy",
+                                     {**settings, "duration": len(heldout) / sr}, device=device)
+    times["synthesize_s"] = time.perf_counter() - started
+
+    started = time.perf_counter()
+    inversion = invert_file(work / ("source.npy" if baseline else "out.npy"), work / "out.wav", settings,
+                            device=device)
+    times["invert_s"] = time.perf_counter() - started
+
+    started = time.perf_counter()
+    style, output = load_audio(style_wav, sr), load_audio(work / "out.wav", sr)
+    style_stats = M.texture_statistics(style, sr)
+    out_stats, heldout_stats = M.texture_statistics(output, sr), M.texture_statistics(heldout, sr)
+    distance = M.texture_distance(out_stats, style_stats)
+    reference = M.texture_distance(heldout_stats, style_stats)
+    ac = {"style": onset_autocorrelation(style, sr), "heldout": onset_autocorrelation(heldout, sr),
+          "output": onset_autocorrelation(output, sr)}
+    row = {
+        "clip": clip.stem, "preset": name, "seconds": len(heldout) / sr, "sr": sr,
+        "iterations": synth_meta.get("iterations"),
+        "texture_distance": distance, "texture_distance_reference": reference,
+        "texture_distance_norm": distance / reference,
+        "texture_distance_heldout": M.texture_distance(out_stats, heldout_stats),
+        "copy_score": M.copy_score(output, style, sr), "copy_score_reference": M.copy_score(heldout, style, sr),
+        "spectral_convergence": inversion["spectral_convergence"],
+        "style_loss": (synth_meta.get("final_losses") or {}).get("style"),
+        "rhythm_similarity": rhythm_similarity(ac["output"], ac["style"]),
+        "rhythm_similarity_reference": rhythm_similarity(ac["heldout"], ac["style"]),
+        "device": inversion.get("device"),
+    }
+    # which statistics miss: each group's distance relative to the held-out half's
+    out_groups, ref_groups = M.group_distances(out_stats, style_stats), M.group_distances(heldout_stats, style_stats)
+    row.update({f"norm_{g}": out_groups[g] / max(ref_groups[g], 1e-12) for g in out_groups})
+    times["metrics_s"] = time.perf_counter() - started
+    row.update(times)
+    used = read_sidecar(work / "out.npy").get("settings", {}) if not baseline else {
+        k: settings[k] for k in INVERSION_KEYS}
+    row["settings"] = json.dumps(used, sort_keys=True)
+    return row, ac
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Output
+
+
+def write_results(path: Path, header: str, rows: list[dict[str, Any]]) -> None:
+    from audiotex.files import atomic_output
+    from audiotex.metrics import format_value
+
+    with atomic_output(path) as tmp, open(tmp, "w") as fh:
+        fh.write(f"# audiotex quality benchmark; {header}\n")
+        fh.write("\t".join(COLUMNS) + "\n")
+        for row in rows:
+            fh.write("\t".join(format_value(row.get(c)) for c in COLUMNS) + "\n")
+
+
+def write_rhythm(out: Path, clip: str, curves: dict[str, dict[str, np.ndarray]]) -> list[Path]:
+    """Save onset autocorrelations of style, held-out half and every preset's output as TSV and PNG."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from audiotex.files import atomic_output
+
+    first = next(iter(curves.values()))
+    columns = {"style": first["style"], "heldout": first["heldout"]}
+    columns.update({name: c["output"] for name, c in curves.items()})
+    n = min(len(v) for v in columns.values())
+    lags = np.arange(n) * LAG_STEP
+    tsv = out.with_name(f"{out.stem}.rhythm.{clip}.tsv")
+    with atomic_output(tsv) as tmp:
+        lines = ["lag_seconds\t" + "\t".join(columns)]
+        lines += [f"{lags[i]:.4f}\t" + "\t".join(f"{v[i]:.5f}" for v in columns.values()) for i in range(n)]
+        tmp.write_text("\n".join(lines) + "\n")
+
+    fig, axes = plt.subplots(1, 1 + len(curves), figsize=(4 * (1 + len(curves)), 3), sharey=True)
+    axes = np.atleast_1d(axes)
+    axes[0].plot(lags, columns["style"][:n], label="style half", color="k")
+    axes[0].plot(lags, columns["heldout"][:n], label="held-out half", color="0.6")
+    axes[0].set_title(f"{clip}: real")
+    for ax, name in zip(axes[1:], curves):
+        ax.plot(lags, columns["style"][:n], color="k", lw=0.8, label="style half")
+        ax.plot(lags, columns[name][:n], color="C1", label=name)
+        ax.set_title(f"output: {name}")
+    for ax in axes:
+        ax.set_xlabel("lag (s)")
+        ax.legend(fontsize=7)
+    axes[0].set_ylabel("onset autocorrelation")
+    fig.tight_layout()
+    png = tsv.with_suffix(".png")
+    with atomic_output(png) as tmp:
+        fig.savefig(tmp, dpi=100)
+    plt.close(fig)
+    return [tsv, png]
+
+
+def summarise(rows: list[dict[str, Any]], names: list[str]) -> str:
+    """Per preset: medians of normalised distance, copy score and synthesis time; pairwise win rates."""
+    lines = [f"{'preset':<16}{'clips':>6}{'dist_norm':>11}{'copy':>8}{'copy_ref':>9}{'spec_conv':>10}"
+             f"{'rhythm':>8}{'rhy_ref':>8}{'synth_s':>9}"]
+    by_name = {n: [r for r in rows if r["preset"] == n] for n in names}
+    for name, rs in by_name.items():
+        if not rs:
+            continue
+
+        def med(key: str) -> float:
+            return statistics.median(float(r[key]) for r in rs)
+
+        lines.append(f"{name:<16}{len(rs):>6}{med('texture_distance_norm'):>11.3f}{med('copy_score'):>8.3f}"
+                     f"{med('copy_score_reference'):>9.3f}{med('spectral_convergence'):>10.3f}"
+                     f"{med('rhythm_similarity'):>8.3f}{med('rhythm_similarity_reference'):>8.3f}"
+                     f"{med('synthesize_s'):>9.1f}")
+    compared = [n for n in names if not n.startswith("gl:")]
+    for a in compared:
+        for b in compared:
+            if a >= b:
+                continue
+            dist = {n: {r["clip"]: r["texture_distance_norm"] for r in by_name[n]} for n in (a, b)}
+            common = sorted(set(dist[a]) & set(dist[b]))
+            if common:
+                wins = sum(dist[a][c] < dist[b][c] for c in common)
+                lines.append(f"{a} beats {b} (lower normalised distance) on {wins}/{len(common)} clips")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    clips = find_clips(args.clips, args.speech)
+    runs = settings_list(args)
+    rhythm_prefixes = tuple(filter(None, (s.strip() for s in args.rhythm_clips.split(","))))
+    header = machine_description(args.device) + "; command=" + " ".join(sys.argv[1:])
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+
+    from audiotex.errors import AudiotexError
+
+    jobs = [(name, settings, False) for name, settings in runs]
+    if args.baseline:
+        seen = set()
+        for name, settings in runs:
+            key = tuple(settings[k] for k in INVERSION_KEYS)
+            if key not in seen:
+                seen.add(key)
+                jobs.append((f"gl:{name}", settings, True))
+
+    print(f"{len(clips)} clips x {len(jobs)} settings -> {args.out}", flush=True)
+    rows: list[dict[str, Any]] = []
+    for clip in clips:
+        curves: dict[str, dict[str, np.ndarray]] = {}
+        for name, settings, baseline in jobs:
+            with tempfile.TemporaryDirectory(prefix="audiotex-bench-") as tmp:
+                try:
+                    row, ac = run_one(clip, name, settings, args.device, Path(tmp), baseline=baseline)
+                except AudiotexError as err:
+                    print(f"error: {clip.name} / {name}: {err}", file=sys.stderr)
+                    return 1
+                if args.keep_audio is not None:
+                    args.keep_audio.mkdir(parents=True, exist_ok=True)
+                    shutil.copy(Path(tmp) / "out.wav", args.keep_audio / f"{clip.stem}.{name.replace(':', '_')}.wav")
+                    for part in ("style", "heldout"):
+                        shutil.copy(Path(tmp) / f"{part}.wav", args.keep_audio / f"{clip.stem}.{part}.wav")
+            rows.append(row)
+            if not baseline:
+                curves[name] = ac
+            write_results(args.out, header, rows)
+            print(f"{clip.stem:<38}{name:<14} dist_norm={row['texture_distance_norm']:.3f} "
+                  f"copy={row['copy_score']:.3f} (ref {row['copy_score_reference']:.3f}) "
+                  f"sc={row['spectral_convergence']:.3f} synth={row['synthesize_s']:.1f}s", flush=True)
+        if clip.stem.startswith(rhythm_prefixes) and curves:
+            for path in write_rhythm(args.out, clip.stem, curves):
+                print(f"  wrote {path}")
+    print()
+    print(summarise(rows, [name for name, _, _ in jobs]))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
