@@ -142,6 +142,26 @@ def cmd_invert(args: argparse.Namespace) -> None:
           f"in {inverted['wall_seconds']:.1f} s on {inverted['device']}")
 
 
+def cmd_metrics(args: argparse.Namespace) -> None:
+    from . import metrics as M
+    from .audio import load_audio
+
+    sr = int(args.sr)
+    output = load_audio(args.output, sr=sr)
+    style = load_audio(args.style, sr=sr)
+    rows: dict[str, Any] = {
+        "texture_distance": M.texture_distance(M.texture_statistics(output, sr), M.texture_statistics(style, sr)),
+        "copy_score": M.copy_score(output, style, sr),
+    }
+    normalised = M.normalised_texture_distance(output, style, sr)
+    rows["texture_distance_norm"] = normalised[0] if normalised else None
+    rows["copy_score_reference"] = M.copy_score_reference(style, sr)
+    if args.content is not None:
+        rows["content_distance"] = M.content_distance(output, load_audio(args.content, sr=sr), sr)
+    for key, value in rows.items():
+        print(f"{key}\t{'' if value is None else f'{value:.4f}'}")
+
+
 def cmd_presets(args: argparse.Namespace) -> None:
     for name in P.PRESETS:
         resolved = P.resolve({"preset": name})
@@ -210,6 +230,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--preset", choices=list(P.PRESETS), help="named set of defaults")
     p.add_argument("--set", dest="overrides", action="append", type=_set_pair, default=[], metavar="KEY=VALUE")
     p.set_defaults(func=cmd_invert)
+
+    p = sub.add_parser("metrics", help="texture statistics distance and copy score of an output against its style",
+                       description="Scores OUTPUT against STYLE: texture-statistics distance (raw, and normalised "
+                                   "by the distance between the style's two halves where each is >= 2 s: 1.0 = as "
+                                   "close as real audio gets), copy score (near 1 = copying) beside the style's own "
+                                   "halves' score, and with --content the content distance. Prints a TSV.")
+    p.add_argument("output", type=Path, help="synthesized audio")
+    p.add_argument("--style", type=Path, required=True, help="the style audio it was made from")
+    p.add_argument("--content", type=Path, default=None, help="the content audio, for a style transfer")
+    p.add_argument("--sr", default=22050, type=int, help="rate both are analysed at (default 22050)")
+    p.set_defaults(func=cmd_metrics)
 
     p = sub.add_parser("presets", help="print every preset's resolved values")
     p.set_defaults(func=cmd_presets)

@@ -1,0 +1,102 @@
+"""The audiotex command end to end on real clips, and its one-line errors."""
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from audiotex.cli import main
+
+DEMO = Path(__file__).resolve().parents[1] / "data" / "demo"
+TINY = ["--preset", "fast", "--set", "iterations=6", "--set", "n_iter=8", "--set", "sr=8000",
+        "--set", "layers=5x32", "--quiet"]
+
+
+def test_texture_defaults_to_style_length_and_honours_duration(tmp_path, capsys):
+    out = tmp_path / "tex.wav"
+    assert main(["texture", str(DEMO / "env_water_stream_minetest.ogg"), str(out), *TINY,
+                 "--set", "input_duration=1.5"]) == 0
+    info = sf.info(out)
+    assert info.samplerate == 8000 and info.duration == pytest.approx(1.5, abs=0.05)
+    assert "spectral convergence" in capsys.readouterr().out
+    longer = tmp_path / "long.wav"
+    assert main(["texture", str(DEMO / "env_water_stream_minetest.ogg"), str(longer), *TINY,
+                 "--set", "input_duration=1.5", "--duration", "4"]) == 0
+    assert sf.info(longer).duration == pytest.approx(4.0, abs=0.05)
+
+
+def test_transfer_is_as_long_as_the_content(tmp_path):
+    out = tmp_path / "tr.wav"
+    assert main(["transfer", "--content", str(DEMO / "sp_arctic_a0009.wav"), "--style",
+                 str(DEMO / "env_fire_furnace_minetest.ogg"), str(out), *TINY]) == 0
+    content_seconds = sf.info(DEMO / "sp_arctic_a0009.wav").duration
+    assert sf.info(out).duration == pytest.approx(content_seconds, abs=0.05)
+    y, _ = sf.read(out)
+    assert np.abs(y).max() <= 0.99 + 1e-4 and np.abs(y).max() > 1e-3
+
+
+def test_three_steps_match_the_seed_workflow(tmp_path):
+    spec, out_npy, wav = tmp_path / "s.npy", tmp_path / "o.npy", tmp_path / "o.wav"
+    assert main(["spectrogram", str(DEMO / "sp_arctic_a0009.wav"), str(spec), "--sr", "8000", "--n-fft", "256",
+                 "--duration", "1"]) == 0
+    assert main(["synthesize", "--style", str(spec), str(out_npy), "--set", "iterations=3",
+                 "--set", "layers=5x16", "--quiet"]) == 0
+    assert (tmp_path / "o.json").exists() and (tmp_path / "o.loss.tsv").exists()
+    assert main(["invert", str(out_npy), str(wav), "--n-iter", "4"]) == 0
+    assert sf.info(wav).samplerate == 8000  # taken from the sidecar, not told again
+
+
+def _silent(p):
+    sf.write(p, np.zeros(8000), 8000)
+
+
+@pytest.mark.parametrize("make,args,fragment", [
+    (None, ["texture", "{missing}", "{out}"], "no such file"),
+    (lambda p: p.write_bytes(b""), ["texture", "{bad}", "{out}"], "empty"),
+    (lambda p: p.write_bytes(b"not audio at all" * 100), ["texture", "{bad}", "{out}"], "cannot decode"),
+    (_silent, ["texture", "{bad}", "{out}"], "silent"),
+    (lambda p: sf.write(p, np.random.default_rng(0).standard_normal(3000) * 0.1, 22050),
+     ["texture", "{bad}", "{out}", "--preset", "ulyanov"], "shorter than the largest kernel"),
+    (None, ["texture", str(DEMO / "sp_arctic_a0009.wav"), "{out}", "--set", "itrations=3"], "unknown key 'itrations'"),
+    (None, ["texture", str(DEMO / "sp_arctic_a0009.wav"), "{out}", "--set", "iterations=0"], "out of range"),
+    (None, ["texture", str(DEMO / "sp_arctic_a0009.wav"), "{out}", *TINY, "--set", "optimizer=adam",
+            "--set", "learning_rate=1e6"], "diverged"),
+])
+def test_bad_input_one_line_exit_2_no_output(tmp_path, make, args, fragment):
+    bad = tmp_path / "bad.wav"
+    if make is not None:
+        make(bad)
+    out = tmp_path / "out.wav"
+    argv = [a.format(missing=tmp_path / "missing.wav", bad=bad, out=out) for a in args]
+    proc = subprocess.run([sys.executable, "-m", "audiotex.cli", *argv], capture_output=True, text=True)
+    assert proc.returncode == 2, proc.stderr
+    lines = [l for l in proc.stderr.splitlines() if l.startswith("audiotex: error:")]
+    assert len(lines) == 1 and fragment in lines[0], proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert not out.exists() and [p.name for p in tmp_path.iterdir() if p.name != "bad.wav"] == []
+
+
+def test_content_with_other_settings_names_both_files(tmp_path):
+    a, b = tmp_path / "a.npy", tmp_path / "b.npy"
+    main(["spectrogram", str(DEMO / "sp_arctic_a0009.wav"), str(a), "--sr", "8000", "--n-fft", "256"])
+    main(["spectrogram", str(DEMO / "sp_arctic_a0009.wav"), str(b), "--sr", "8000", "--n-fft", "512"])
+    proc = subprocess.run([sys.executable, "-m", "audiotex.cli", "synthesize", "--style", str(a), "--content", str(b),
+                           str(tmp_path / "o.npy")], capture_output=True, text=True)
+    assert proc.returncode == 2 and "n_fft=512 differs" in proc.stderr
+    assert not (tmp_path / "o.npy").exists()
+
+
+def test_help_documents_every_key():
+    proc = subprocess.run([sys.executable, "-m", "audiotex.cli", "texture", "--help"], capture_output=True, text=True)
+    for key in ("iterations", "layers", "n_iter", "content_weight", "device"):
+        assert key in proc.stdout
+
+
+def test_metrics_command(tmp_path, capsys):
+    assert main(["metrics", str(DEMO / "env_fire_furnace_minetest.ogg"), "--style",
+                 str(DEMO / "env_fire_furnace_minetest.ogg"), "--sr", "8000"]) == 0
+    table = dict(line.split("\t") for line in capsys.readouterr().out.strip().splitlines())
+    assert float(table["texture_distance"]) == pytest.approx(0.0, abs=1e-9)
+    assert float(table["copy_score"]) > 0.99
