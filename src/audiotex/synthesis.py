@@ -32,7 +32,9 @@ class SynthesisResult:
 
     Attributes:
         spectrogram: the optimised log-magnitude spectrogram ``(bins, frames)``, float32.
-        losses: one dict per iteration: ``iteration``, ``loss`` and each active term, ``seconds`` since start.
+        losses: one dict per iteration: ``iteration``, ``loss`` and each active term, ``evaluations`` (loss
+            and gradient evaluations the iteration took: L-BFGS's line search may take several), ``seconds``
+            since start.
         iterations: iterations completed (including those done before a resume).
         resumed_from: the iteration a checkpoint resumed at, or ``None`` for a fresh start.
     """
@@ -225,13 +227,26 @@ def synthesize(style: np.ndarray, content: np.ndarray | None, *, n_frames: int, 
         elapsed_before = float(state.get("seconds", 0.0))
 
     last_terms: dict[str, float] = {}
+    evaluations = [0]
+    # L-BFGS runs one iteration per step() so that we can log and checkpoint between iterations, but each
+    # step() starts by evaluating the point the previous line search ended on. Remembering that last
+    # evaluation halves the cost; recomputing it would give the same numbers.
+    last_eval: dict[str, Any] = {}
 
     def closure() -> torch.Tensor:
+        if last_eval and torch.equal(last_eval["x"], x.detach()):
+            x.grad = last_eval["grad"].clone()
+            last_terms.clear()
+            last_terms.update(last_eval["terms"])
+            return last_eval["loss"]
+        evaluations[0] += 1
         optimizer.zero_grad(set_to_none=True)
         total, terms = objective(x)
         total.backward()
         last_terms.clear()
         last_terms.update({"loss": float(total.detach())}, **{k: float(v.detach()) for k, v in terms.items()})
+        last_eval.update(x=x.detach().clone(), grad=x.grad.detach().clone(), loss=total.detach(),
+                         terms=dict(last_terms))
         return total
 
     started = time.perf_counter()
@@ -247,7 +262,9 @@ def synthesize(style: np.ndarray, content: np.ndarray | None, *, n_frames: int, 
             raise AudiotexError(f"optimisation diverged at iteration {iteration} (loss {last_terms.get('loss')}, "
                                 f"largest log-magnitude {peak:.3g}); try a smaller learning_rate, another "
                                 "optimizer or loss, or smaller weights")
-        row = {"iteration": iteration, **last_terms, "seconds": elapsed_before + time.perf_counter() - started}
+        row = {"iteration": iteration, **last_terms, "evaluations": evaluations[0],
+               "seconds": elapsed_before + time.perf_counter() - started}
+        evaluations[0] = 0
         log.append(row)
         if progress is not None:
             progress(iteration, dict(last_terms))
