@@ -1,0 +1,36 @@
+# audiotex: common tasks. `make demo` is the quickest way to hear something.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+# The venv is (re)installed when this stamp is older than pyproject.toml.
+STAMP := $(VENV)/.installed
+TORCH_VERSION ?= 2.13.0
+CORES ?= 2
+
+.PHONY: venv demo test lint schemas
+
+venv: $(STAMP)
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install torch==$(TORCH_VERSION) -e '.[test]'
+	touch $@
+
+# The demo manifest (manifest.tsv) with the fast preset: a few minutes on 2 CPU cores. --resources gpu=1 is
+# a local cap (one synthesis on a GPU at a time); it is not in profiles/default so it never reaches a cluster.
+demo: venv
+	$(BIN)/snakemake --cores $(CORES) --resources gpu=1 --config preset=fast
+	@echo
+	@echo "audio:   $(CURDIR)/results/audio/ (one .wav per manifest row)"
+	@ls results/audio/*.wav
+	@echo "gallery: $(CURDIR)/results/report/index.html"
+
+test: venv
+	$(BIN)/pytest -q
+
+lint: venv
+	$(BIN)/snakemake --lint
+
+# Regenerate the JSON schemas from src/audiotex/params.py (tests fail while they are stale).
+schemas: venv
+	$(BIN)/python -m audiotex.manifest --write-schemas schemas/

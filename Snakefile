@@ -1,0 +1,27 @@
+# audiotex: neural audio textures and style transfer in bulk, one manifest row per output.
+#
+#   snakemake --cores all --resources gpu=1                  # everything in config.yaml's manifest
+#   snakemake --cores 2 --resources gpu=1 --config preset=fast   # quick CPU run
+#
+# Pipeline per row: decode -> spectrogram -> synthesize -> invert (-> metrics, plot, gallery).
+# Decoded clips and spectrograms are shared by every row that reads the same file with the same settings.
+
+
+configfile: "config.yaml"
+
+
+include: "rules/common.smk"
+include: "rules/decode.smk"
+include: "rules/spectrogram.smk"
+include: "rules/synthesize.smk"
+include: "rules/invert.smk"
+include: "rules/metrics.smk"
+include: "rules/report.smk"
+
+
+rule all:
+    input:
+        expand("results/audio/{id}.wav", id=ROW_IDS),
+        "results/metrics.tsv",
+        "results/report/index.html",
+    default_target: True

@@ -1,0 +1,298 @@
+"""The workflow's manifest: reading and checking it, each row's settings, and shared clip keys.
+
+A manifest is a TSV with one row per output: ``id``, ``style``, an optional ``content`` (empty: texture
+synthesis) and optional override columns named exactly like parameter keys (an empty cell: use
+config.yaml). :func:`plan` turns config + manifest into everything the workflow needs to know before any
+job runs: each row's resolved settings and the decoded-clip and spectrogram files it reads.
+
+Intermediate files are named by what they contain, not by the row that first asked for them: a decoded
+clip is ``{slug(stem)}-{hash(path as written, decode settings)}`` and a spectrogram hashes the path with
+the decode and spectrogram settings. A clip that many rows use with the same settings is decoded and
+analysed once; the same clip under two different settings gives two files.
+
+Running ``python -m audiotex.manifest --write-schemas schemas/`` regenerates the JSON schemas the
+workflow validates config.yaml and the manifest against, from :mod:`audiotex.params`.
+"""
+from __future__ import annotations
+
+import argparse
+import csv
+import hashlib
+import json
+import os
+import re
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping
+
+import pandas as pd
+import yaml
+
+from . import params as P
+from .errors import AudiotexError
+
+#: Columns that are not parameter keys.
+ROW_COLUMNS = ("id", "style", "content")
+#: Config keys of the workflow itself (everything else in config.yaml is a parameter key).
+WORKFLOW_KEYS = ("manifest",)
+#: A row id: used as a file name, so no slashes, spaces or leading dots.
+ID_PATTERN = P.manifest_schema()["properties"]["id"]["pattern"]
+#: What a clip or spectrogram key looks like: a slug, a dash and 8 hex digits.
+KEY_PATTERN = r"[A-Za-z0-9][A-Za-z0-9_-]*-[0-9a-f]{8}"
+#: The JSON-schema dialect Snakemake validates with (draft 2020-12); the generated schemas only use keywords
+#: that mean the same in draft-07 and 2020-12, and declaring 2020-12 spares a warning on every run.
+SCHEMA_DIALECT = "https://json-schema.org/draft/2020-12/schema"
+#: File names of the generated schemas, relative to the schema folder.
+SCHEMA_FILES = {"config.schema.yaml": P.config_schema, "manifest.schema.yaml": P.manifest_schema}
+
+
+def slug(text: str) -> str:
+    """A file-name-safe version of ``text``: runs of anything but letters, digits, ``_`` and ``-`` become ``_``."""
+    out = re.sub(r"[^A-Za-z0-9_-]+", "_", text).strip("_-")
+    return out or "clip"
+
+
+def _short_hash(*parts: Any) -> str:
+    text = json.dumps(parts, sort_keys=True, default=str)
+    return hashlib.sha1(text.encode()).hexdigest()[:8]
+
+
+def clip_key(path: str, settings: Mapping[str, Any]) -> str:
+    """Name of the decoded WAV of ``path`` (as written in the manifest) under ``settings``' decode keys."""
+    return f"{slug(Path(path).stem)}-{_short_hash(path, P.stage_settings(settings, 'decode'))}"
+
+
+def spectrogram_key(path: str, settings: Mapping[str, Any]) -> str:
+    """Name of the spectrogram of ``path`` under ``settings``' decode and spectrogram keys."""
+    keys = {**P.stage_settings(settings, "decode"), **P.stage_settings(settings, "spectrogram")}
+    return f"{slug(Path(path).stem)}-{_short_hash(path, keys)}"
+
+
+def read_config(config: Mapping[str, Any], source: str = "config.yaml") -> tuple[str, dict[str, Any]]:
+    """Check a workflow config mapping; return (manifest path, the validated parameter layer).
+
+    Every key except ``manifest`` must be a parameter key with a valid value; errors name ``source`` and
+    the key.
+    """
+    if "manifest" not in config or not isinstance(config["manifest"], str) or not config["manifest"].strip():
+        raise AudiotexError(f"{source}: key 'manifest' must name the manifest TSV")
+    layer = {k: v for k, v in config.items() if k not in WORKFLOW_KEYS}
+    return config["manifest"], P.validate(layer, source)
+
+
+def _read_rows(path: Path) -> tuple[list[str], list[tuple[int, list[str]]]]:
+    """Header and (line number, cells) of a TSV; blank lines and lines starting with ``#`` are skipped."""
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except FileNotFoundError:
+        raise AudiotexError(f"{path}: no such manifest file") from None
+    except (OSError, UnicodeDecodeError) as err:
+        raise AudiotexError(f"{path}: cannot read manifest ({err})") from None
+    lines = [(n, line) for n, line in enumerate(text.splitlines(), start=1)
+             if line.strip() and not line.lstrip().startswith("#")]
+    if not lines:
+        raise AudiotexError(f"{path}: manifest is empty (it needs a header line with id and style)")
+    header_line, header_text = lines[0]
+    header = [h.strip() for h in next(csv.reader([header_text], delimiter="\t"))]
+    rows = []
+    for n, line in lines[1:]:
+        cells = [c.strip() for c in next(csv.reader([line], delimiter="\t"))]
+        if len(cells) > len(header) and any(cells[len(header):]):
+            raise AudiotexError(f"{path} line {n}: {len(cells)} cells but the header has {len(header)} columns "
+                                "(columns are separated by tabs)")
+        rows.append((n, (cells + [""] * len(header))[:len(header)]))
+    return header, rows
+
+
+def _check_header(path: Path, header: list[str]) -> None:
+    seen: set[str] = set()
+    for name in header:
+        if name == "":
+            raise AudiotexError(f"{path}: the header has an empty column name")
+        if name in seen:
+            raise AudiotexError(f"{path}: column {name!r} appears twice in the header")
+        seen.add(name)
+        if name in ROW_COLUMNS:
+            continue
+        if name not in P.PARAMS:
+            raise AudiotexError(f"{path}: column {name!r} is neither id, style, content nor a parameter key "
+                                f"(known keys: {', '.join(sorted(P.PARAMS))})")
+        if "runtime" in P.PARAMS[name].stages:
+            raise AudiotexError(f"{path}: column {name!r} is a runtime key; set it in config.yaml "
+                                "or on the command line, not per row")
+    for required in ("id", "style"):
+        if required not in seen:
+            raise AudiotexError(f"{path}: the header has no {required!r} column "
+                                "(the first non-comment line must be the header: id, style[, content, keys...])")
+
+
+def _check_audio_path(where: str, value: str) -> str:
+    p = Path(value)  # relative paths are relative to the working directory, as in Snakemake
+    if not p.exists():
+        raise AudiotexError(f"{where}: {value}: no such file")
+    if p.is_dir():
+        raise AudiotexError(f"{where}: {value}: is a folder, not an audio file")
+    return value
+
+
+def read_manifest(path: str | os.PathLike) -> pd.DataFrame:
+    """Read and check a manifest TSV.
+
+    Returns a DataFrame indexed by ``id`` (in file order) with columns ``style``, ``content`` (``None``
+    for a texture) and one column per override key present in the header, holding typed values, or
+    ``None`` where the cell is empty (use config.yaml).
+
+    Raises:
+        AudiotexError: naming the file, and the row id and column at fault: a missing header or id/style
+            column, an unknown or runtime column, a bad or duplicate id, a missing audio file, or a value
+            of the wrong type or out of range.
+    """
+    path = Path(path)
+    header, rows = _read_rows(path)
+    _check_header(path, header)
+    if not rows:
+        raise AudiotexError(f"{path}: manifest has a header but no rows")
+    keys = [h for h in header if h not in ROW_COLUMNS]
+    id_re = re.compile(ID_PATTERN)
+    first_line: dict[str, int] = {}
+    records = []
+    for line, cells in rows:
+        cell = dict(zip(header, cells))
+        row_id = cell["id"]
+        if not row_id:
+            raise AudiotexError(f"{path} line {line}: column 'id' is empty")
+        if not id_re.match(row_id):
+            raise AudiotexError(f"{path} line {line}: row id {row_id!r} is not usable as a file name "
+                                "(letters, digits, '.', '_' and '-'; starting with a letter or digit)")
+        if row_id in first_line:
+            raise AudiotexError(f"{path}: row id {row_id!r} appears twice (lines {first_line[row_id]} and {line})")
+        first_line[row_id] = line
+        where = f"{path} row {row_id!r}"
+        if not cell["style"]:
+            raise AudiotexError(f"{where} column 'style': empty (a style audio file is required)")
+        record: dict[str, Any] = {
+            "id": row_id,
+            "style": _check_audio_path(f"{where} column 'style'", cell["style"]),
+            "content": (_check_audio_path(f"{where} column 'content'", cell["content"])
+                        if cell.get("content") else None),
+        }
+        for key in keys:
+            value = cell[key]
+            record[key] = None if value == "" else P.coerce(key, value, f"{where} column {key!r}")
+        # The row must resolve to a full, valid parameter set on its own (e.g. a preset name).
+        P.resolve({k: v for k, v in record.items() if k in keys and v is not None}, source=where)
+        records.append(record)
+    # object columns keep each cell's Python type (an int stays an int next to empty cells, not 1.0/NaN)
+    frame = pd.DataFrame({col: pd.Series([r[col] for r in records], dtype=object)
+                          for col in ["id", "style", "content", *keys]})
+    return frame.set_index("id", drop=False).rename_axis(None)
+
+
+def row_overrides(manifest: pd.DataFrame, row_id: str) -> dict[str, Any]:
+    """The parameter keys a manifest row sets explicitly (non-empty override cells)."""
+    row = manifest.loc[row_id]
+    return {k: row[k] for k in manifest.columns if k not in ROW_COLUMNS and row[k] is not None}
+
+
+@dataclass(frozen=True)
+class RowPlan:
+    """What one manifest row reads and how: its settings and the clip/spectrogram keys of its inputs."""
+
+    id: str
+    style: str
+    content: str | None
+    overrides: dict[str, Any]
+    settings: dict[str, Any]
+    style_clip: str
+    style_spec: str
+    content_clip: str | None
+    content_spec: str | None
+
+
+@dataclass(frozen=True)
+class WorkflowPlan:
+    """Everything the workflow looks up: rows by id, and the source/settings of every clip and spectrogram.
+
+    Attributes:
+        manifest: the checked manifest (see :func:`read_manifest`).
+        config_layer: the validated parameter keys of the config (config.yaml + ``--config``).
+        rows: row id -> :class:`RowPlan`, in manifest order.
+        clips: clip key -> (source path as written, decode settings).
+        specs: spectrogram key -> (clip key, decode + spectrogram settings).
+    """
+
+    manifest: pd.DataFrame
+    config_layer: dict[str, Any]
+    rows: dict[str, RowPlan] = field(default_factory=dict)
+    clips: dict[str, tuple[str, dict[str, Any]]] = field(default_factory=dict)
+    specs: dict[str, tuple[str, dict[str, Any]]] = field(default_factory=dict)
+
+
+def plan(config: Mapping[str, Any], config_source: str = "config.yaml") -> WorkflowPlan:
+    """Check ``config`` and the manifest it names; resolve every row (config < row) and its input keys."""
+    manifest_path, layer = read_config(config, config_source)
+    manifest = read_manifest(manifest_path)
+    result = WorkflowPlan(manifest=manifest, config_layer=layer)
+    for row_id in manifest.index:
+        overrides = row_overrides(manifest, row_id)
+        settings = P.resolve(layer, overrides, source=f"{manifest_path} row {row_id!r}")
+        keys: dict[str, str | None] = {}
+        for role in ("style", "content"):
+            src = manifest.at[row_id, role]
+            if src is None:
+                keys[role + "_clip"] = keys[role + "_spec"] = None
+                continue
+            clip, spec = clip_key(src, settings), spectrogram_key(src, settings)
+            result.clips[clip] = (src, P.stage_settings(settings, "decode"))
+            result.specs[spec] = (clip, {**P.stage_settings(settings, "decode"),
+                                         **P.stage_settings(settings, "spectrogram")})
+            keys[role + "_clip"], keys[role + "_spec"] = clip, spec
+        result.rows[row_id] = RowPlan(id=row_id, style=manifest.at[row_id, "style"],
+                                      content=manifest.at[row_id, "content"], overrides=overrides,
+                                      settings=settings, **keys)
+    return result
+
+
+def schema_text(schema: Mapping[str, Any]) -> str:
+    """A schema as the YAML text committed under ``schemas/`` (stable key order, a do-not-edit note)."""
+    body = yaml.safe_dump({**schema, "$schema": SCHEMA_DIALECT}, sort_keys=False, default_flow_style=False, width=110)
+    return ("# Generated from audiotex.params by `python -m audiotex.manifest --write-schemas schemas/`.\n"
+            "# Do not edit by hand: change src/audiotex/params.py and regenerate.\n" + body)
+
+
+def write_schemas(folder: str | os.PathLike) -> list[Path]:
+    """Write ``config.schema.yaml`` and ``manifest.schema.yaml`` into ``folder``; return their paths."""
+    from .files import atomic_output
+
+    folder = Path(folder)
+    written = []
+    for name, make in SCHEMA_FILES.items():
+        with atomic_output(folder / name) as tmp:
+            tmp.write_text(schema_text(make()))
+        written.append(folder / name)
+    return written
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m audiotex.manifest",
+                                     description="Check an audiotex manifest, or regenerate the JSON schemas.")
+    parser.add_argument("--write-schemas", metavar="FOLDER", help="write config/manifest schemas into FOLDER")
+    parser.add_argument("--check", metavar="MANIFEST", help="read and check MANIFEST, print its rows")
+    args = parser.parse_args(argv)
+    if not (args.write_schemas or args.check):
+        parser.error("nothing to do: give --write-schemas FOLDER and/or --check MANIFEST")
+    try:
+        if args.write_schemas:
+            for path in write_schemas(args.write_schemas):
+                print(f"wrote {path}")
+        if args.check:
+            print(read_manifest(args.check).to_string(index=False))
+    except AudiotexError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,178 @@
+"""Manifest reading and checking, row settings, clip keys, and the generated schemas."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from audiotex import manifest as M
+from audiotex import params as P
+from audiotex.errors import AudiotexError
+from conftest import REPO, write_manifest
+
+FIRE = "data/demo/env_fire_furnace_minetest.ogg"
+STREAM = "data/demo/env_water_stream_minetest.ogg"
+SPEECH = "data/demo/sp_arctic_a0007_awb.wav"
+
+
+@pytest.fixture
+def in_repo(monkeypatch):
+    """Relative paths resolve against the working directory, as in Snakemake: work from the repo root."""
+    monkeypatch.chdir(REPO)
+
+
+def test_committed_schemas_match_params():
+    """schemas/*.yaml must be regenerated (`make schemas`) whenever audiotex.params changes."""
+    for name, make in M.SCHEMA_FILES.items():
+        committed = (REPO / "schemas" / name).read_text()
+        assert committed == M.schema_text(make()), f"schemas/{name} is stale: run `make schemas`"
+
+
+def test_write_schemas_cli(tmp_path):
+    assert M.main(["--write-schemas", str(tmp_path)]) == 0
+    for name, make in M.SCHEMA_FILES.items():
+        assert (tmp_path / name).read_text() == M.schema_text(make())
+
+
+def test_read_manifest_types_and_empty_cells(in_repo, tmp_path):
+    path = write_manifest(tmp_path / "m.tsv", ["id", "style", "content", "iterations", "duration", "loop"],
+                          [["b", FIRE, "", "", "2.5", "yes"], ["a", STREAM, SPEECH, "7", "", ""]])
+    frame = M.read_manifest(path)
+    assert list(frame.index) == ["b", "a"]  # file order, not sorted
+    assert frame.at["b", "content"] is None
+    assert frame.at["a", "content"] == SPEECH
+    assert frame.at["a", "iterations"] == 7 and type(frame.at["a", "iterations"]) is int
+    assert frame.at["b", "iterations"] is None
+    assert frame.at["b", "duration"] == 2.5 and frame.at["b", "loop"] is True
+    assert M.row_overrides(frame, "b") == {"duration": 2.5, "loop": True}
+    assert M.row_overrides(frame, "a") == {"iterations": 7}
+
+
+def test_comments_and_blank_lines_are_skipped(in_repo, tmp_path):
+    path = tmp_path / "m.tsv"
+    path.write_text(f"# a comment\n\nid\tstyle\n# texture of fire\nfire\t{FIRE}\n\n")
+    assert list(M.read_manifest(path).index) == ["fire"]
+
+
+BAD_MANIFESTS = {
+    # name: (header, rows, words the one-line error must contain)
+    "duplicate id": (["id", "style"], [["x", FIRE], ["y", STREAM], ["x", STREAM]], ["'x'", "twice", "lines 2 and 4"]),
+    "unknown column": (["id", "style", "iterashuns"], [["x", FIRE, "3"]], ["'iterashuns'", "parameter key"]),
+    "runtime column": (["id", "style", "device"], [["x", FIRE, "cpu"]], ["'device'", "runtime key", "config.yaml"]),
+    "missing style file": (["id", "style"], [["x", FIRE], ["y", "data/demo/nope.ogg"]],
+                           ["row 'y'", "column 'style'", "nope.ogg", "no such file"]),
+    "missing content file": (["id", "style", "content"], [["x", FIRE, "data/demo/nope.wav"]],
+                             ["row 'x'", "column 'content'", "no such file"]),
+    "wrong type": (["id", "style", "iterations"], [["x", FIRE, "3"], ["y", FIRE, "many"]],
+                   ["row 'y'", "column 'iterations'", "'many'", "int"]),
+    "out of range": (["id", "style", "momentum"], [["x", FIRE, "1.5"]],
+                     ["row 'x'", "column 'momentum'", "out of range"]),
+    "bad choice": (["id", "style", "optimizer"], [["x", FIRE, "sgd"]], ["row 'x'", "column 'optimizer'", "lbfgs"]),
+    "id not a file name": (["id", "style"], [["a/b", FIRE]], ["'a/b'", "file name"]),
+    "empty style": (["id", "style", "content"], [["x", "", SPEECH]], ["row 'x'", "column 'style'", "empty"]),
+    "no style column": (["id", "content"], [["x", SPEECH]], ["'style'", "header"]),
+    "no rows": (["id", "style"], [], ["no rows"]),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BAD_MANIFESTS))
+def test_bad_manifest_gives_one_clear_error(in_repo, tmp_path, case):
+    header, rows, words = BAD_MANIFESTS[case]
+    path = write_manifest(tmp_path / "bad.tsv", header, rows)
+    with pytest.raises(AudiotexError) as err:
+        M.read_manifest(path)
+    message = str(err.value)
+    assert "\n" not in message
+    assert str(path) in message
+    for word in words:
+        assert word in message, (word, message)
+
+
+def test_too_many_cells_names_the_line(in_repo, tmp_path):
+    path = tmp_path / "m.tsv"
+    path.write_text(f"id\tstyle\nx\t{FIRE}\textra\n")
+    with pytest.raises(AudiotexError, match=r"line 2: 3 cells but the header has 2"):
+        M.read_manifest(path)
+
+
+def test_missing_manifest_file(tmp_path):
+    with pytest.raises(AudiotexError, match="no such manifest file"):
+        M.read_manifest(tmp_path / "absent.tsv")
+
+
+def test_config_is_checked_beyond_the_schema(in_repo):
+    with pytest.raises(AudiotexError, match=r"config\.yaml: unknown key 'iteration'"):
+        M.read_config({"manifest": "manifest.tsv", "iteration": 3})
+    with pytest.raises(AudiotexError, match=r"config\.yaml: key 'n_fft': 8 is out of range"):
+        M.read_config({"manifest": "manifest.tsv", "n_fft": 8})
+    with pytest.raises(AudiotexError, match="'manifest'"):
+        M.read_config({"preset": "fast"})
+    path, layer = M.read_config({"manifest": "m.tsv", "iterations": "12", "device": "cpu"})
+    assert path == "m.tsv" and layer == {"iterations": 12, "device": "cpu"}
+
+
+def test_row_settings_layer_config_under_row(in_repo, tmp_path):
+    path = write_manifest(tmp_path / "m.tsv", ["id", "style", "iterations", "preset"],
+                          [["plain", FIRE, "", ""], ["own", FIRE, "9", ""], ["slow", FIRE, "", "default"]])
+    plan = M.plan({"manifest": str(path), "preset": "fast", "n_iter": 5})
+    plain, own, slow = (plan.rows[k].settings for k in ("plain", "own", "slow"))
+    assert plain["iterations"] == P.PRESETS["fast"]["iterations"] and plain["n_iter"] == 5
+    assert own["iterations"] == 9 and own["n_iter"] == 5 and own["n_fft"] == P.PRESETS["fast"]["n_fft"]
+    # A row's preset replaces the config's preset, but config keys still apply on top of it.
+    assert slow["n_fft"] == P.PARAMS["n_fft"].default and slow["n_iter"] == 5
+    assert plan.rows["own"].overrides == {"iterations": 9}
+    assert plan.rows["plain"].overrides == {}
+
+
+def test_shared_clip_is_decoded_once(in_repo, tmp_path):
+    path = write_manifest(tmp_path / "m.tsv", ["id", "style", "content", "iterations", "n_fft", "offset"], [
+        ["t1", FIRE, "", "", "", ""],
+        ["t2", FIRE, "", "5", "", ""],          # synthesis-only change: same clip, same spectrogram
+        ["x1", STREAM, FIRE, "", "", ""],       # FIRE as content: still the same clip and spectrogram
+        ["t3", FIRE, "", "", "1024", ""],       # spectrogram change: same decoded clip, new spectrogram
+        ["t4", FIRE, "", "", "", "0.5"],        # decode change: new clip and new spectrogram
+    ])
+    plan = M.plan({"manifest": str(path), "preset": "fast"})
+    rows = plan.rows
+    assert rows["t1"].style_clip == rows["t2"].style_clip == rows["x1"].content_clip == rows["t3"].style_clip
+    assert rows["t1"].style_spec == rows["t2"].style_spec == rows["x1"].content_spec
+    assert rows["t3"].style_spec != rows["t1"].style_spec
+    assert rows["t4"].style_clip != rows["t1"].style_clip and rows["t4"].style_spec != rows["t1"].style_spec
+    assert rows["t1"].content_clip is None and rows["t1"].content_spec is None
+    assert len(plan.clips) == 3 and len(plan.specs) == 4  # FIRE, FIRE@0.5, STREAM; + FIRE@1024
+    clip_src, clip_settings = plan.clips[rows["t4"].style_clip]
+    assert clip_src == FIRE and clip_settings == {"sr": 16000, "offset": 0.5, "input_duration": None}
+    assert plan.specs[rows["t3"].style_spec][0] == rows["t3"].style_clip
+
+
+def test_clip_keys_are_deterministic_and_file_name_safe():
+    settings = P.resolve({"preset": "fast"})
+    key = M.clip_key("some dir/My Clip (take 2).flac", settings)
+    assert key == M.clip_key("some dir/My Clip (take 2).flac", dict(settings))
+    assert key.startswith("My_Clip_take_2-") and len(key.rsplit("-", 1)[1]) == 8
+    import re
+    assert re.fullmatch(M.KEY_PATTERN, key)
+    # The path as written is part of the key; a different path to a file of the same name is another clip.
+    assert M.clip_key("other/My Clip (take 2).flac", settings) != key
+    # Keys that other stages read do not change the decoded clip's name.
+    assert M.clip_key("a.wav", {**settings, "n_iter": 3, "n_fft": 1024}) == M.clip_key("a.wav", settings)
+    assert M.spectrogram_key("a.wav", {**settings, "n_fft": 1024}) != M.spectrogram_key("a.wav", settings)
+    assert M.spectrogram_key("a.wav", {**settings, "iterations": 1}) == M.spectrogram_key("a.wav", settings)
+
+
+def test_relative_paths_resolve_against_the_working_directory(tmp_path, monkeypatch):
+    (tmp_path / "clips").mkdir()
+    os.symlink(REPO / FIRE, tmp_path / "clips" / "fire.ogg")
+    path = write_manifest(tmp_path / "m.tsv", ["id", "style"], [["x", "clips/fire.ogg"]])
+    monkeypatch.chdir(tmp_path)
+    assert M.read_manifest(path).at["x", "style"] == "clips/fire.ogg"
+    monkeypatch.chdir(REPO)
+    with pytest.raises(AudiotexError, match="clips/fire.ogg: no such file"):
+        M.read_manifest(path)
+
+
+def test_demo_manifest_is_valid(in_repo):
+    plan = M.plan({"manifest": "manifest.tsv", "preset": "fast"})
+    assert any(row.content is not None for row in plan.rows.values()), "the demo needs a style transfer row"
+    assert any(row.overrides for row in plan.rows.values()), "the demo needs a per-row override"
