@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 TORCH_VERSION ?= 2.13.0
 CORES ?= 2
 
-.PHONY: venv demo test lint schemas
+.PHONY: venv demo test test-slurm browser lint schemas bench-quality bench-inversion bench-speed
 
 venv: $(STAMP)
 
@@ -25,8 +25,27 @@ demo: venv
 	@ls results/audio/*.wav
 	@echo "gallery: $(CURDIR)/results/report/index.html"
 
-test: venv
+# The whole suite. The gallery's browser test needs Debian's chromium, installed first where possible.
+test: venv browser
 	$(BIN)/pytest -q
+
+browser:
+	@bash tests/setup_browser.sh
+
+# A real one-node SLURM cluster on this machine (root + apt-get; otherwise it says why it skips), the
+# workflow submitted through profiles/slurm, and a synthesis preempted with scancel that resumes.
+test-slurm: venv
+	bash tests/cluster/run_slurm_test.sh
+
+# Benchmarks (minutes to hours on a CPU; see benchmarks/README.md). Results go to benchmarks/results/.
+bench-quality: venv
+	$(BIN)/python benchmarks/quality.py
+
+bench-inversion: venv
+	$(BIN)/python benchmarks/inversion.py
+
+bench-speed: venv
+	$(BIN)/python benchmarks/speed.py
 
 lint: venv
 	$(BIN)/snakemake --lint

@@ -61,7 +61,9 @@ def parse_variant(text: str) -> tuple[str, dict[str, str]]:
     if not sep or not name.strip():
         raise argparse.ArgumentTypeError(f"variant {text!r} is not of the form name:key=value,key=value")
     overrides = {}
-    for item in filter(None, (a.strip() for a in assignments.split(","))):
+    # ';' separates assignments when a value itself holds commas (layers=3x256,11x512)
+    separator = ";" if ";" in assignments else ","
+    for item in filter(None, (a.strip() for a in assignments.split(separator))):
         key, eq, value = item.partition("=")
         if not eq:
             raise argparse.ArgumentTypeError(f"variant {name!r}: {item!r} is not key=value")
@@ -80,7 +82,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help="comma-separated presets to run (default: ulyanov,default)")
     parser.add_argument("--variant", action="append", default=[], type=parse_variant, metavar="NAME:K=V,...",
                         help="an extra setting to run: a preset (key preset=..., default 'default') plus "
-                             "overrides, e.g. 'autocorr:autocorr_weight=0.1'; repeatable")
+                             "overrides, e.g. 'autocorr:autocorr_weight=0.1' (separate them with ';' when a "
+                             "value holds commas: 'ms:layers=3x256,11x512;init=spectrum'); repeatable")
     parser.add_argument("--iterations", type=int, default=None, help="override the optimiser iterations")
     parser.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"), help="torch device")
     parser.add_argument("--no-baseline", dest="baseline", action="store_false",

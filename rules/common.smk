@@ -3,7 +3,7 @@
 # The config and the manifest are checked here, at parse time, before any job runs: a bad key, value,
 # column, id or path stops the workflow with one line naming the file, row and column at fault.
 
-import re
+import types
 
 from snakemake.exceptions import WorkflowError
 from snakemake.utils import min_version, validate
@@ -141,3 +141,34 @@ def spec_settings(wildcards):
     """The spectrogram keys of a spectrogram, plus the sample rate its decoded clip already has."""
     settings = PLAN.specs[wildcards.spec][1]
     return {"sr": settings["sr"], **audiotex_params.stage_settings(settings, "spectrogram")}
+
+
+def gallery_rows():
+    """One dict per manifest row for audiotex.report.gallery_file (paths relative to the workdir).
+
+    The settings shown are the row's full resolved set minus the runtime keys, which never change a
+    result (and so must not make the page rerun).
+    """
+    rows = []
+    for row_id in ROW_IDS:
+        wildcards = types.SimpleNamespace(id=row_id)
+        settings = {key: value for key, value in row_settings(row_id).items()
+                    if "runtime" not in audiotex_params.PARAMS[key].stages}
+        rows.append({
+            "id": row_id,
+            "style_audio": style_audio(wildcards),
+            "content_audio": content_audio(wildcards) or None,
+            "output_audio": f"results/audio/{row_id}.wav",
+            "plot_png": f"results/plots/{row_id}.png",
+            "synth_json": f"results/synthesized/{row_id}.json",
+            "invert_json": f"results/audio/{row_id}.json",
+            "overrides": row_overrides(row_id),
+            "settings": settings,
+        })
+    return rows
+
+
+def gallery_inputs(wildcards):
+    """Every file the page shows or reads, so it is rebuilt when any of them changes."""
+    keys = ("style_audio", "content_audio", "output_audio", "plot_png", "synth_json", "invert_json")
+    return [row[key] for row in gallery_rows() for key in keys if row[key]]

@@ -1,24 +1,9 @@
 """Job of rule collect_metrics: every row's metrics -> results/metrics.tsv."""
 import sys
-import traceback
 
-from audiotex.errors import AudiotexError
+from audiotex.jobs import run_job
 from audiotex.metrics import collect_metrics
 
-
-def main(smk) -> int:
-    with open(smk.log[0], "w") as log:
-        try:
-            count = collect_metrics(list(smk.input), smk.output.tsv)
-        except AudiotexError as err:
-            for stream in (log, sys.stderr):
-                print(f"error: {err}", file=stream)
-            return 1
-        except Exception:
-            traceback.print_exc(file=log)
-            raise
-        print(f"{count} rows -> {smk.output.tsv}", file=log)
-    return 0
-
-
-sys.exit(main(snakemake))  # noqa: F821 - injected by Snakemake
+smk = snakemake  # noqa: F821 - injected by Snakemake
+sys.exit(run_job(smk.log[0], f"collect {len(smk.input)} metrics rows",
+                 lambda log: f"{collect_metrics(list(smk.input), smk.output.tsv)} rows -> {smk.output.tsv}"))
