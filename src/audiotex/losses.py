@@ -90,6 +90,41 @@ def diversity_loss(spec: torch.Tensor, reference: torch.Tensor, window: int, sha
     return (torch.logsumexp(sharpness * sim, dim=1) / sharpness).mean()
 
 
+def band_matrix(n_bins: int, n_bands: int, device: torch.device | str = "cpu") -> torch.Tensor:
+    """Averaging matrix ``(bands, n_bins)`` over log-spaced groups of frequency bins.
+
+    Band edges are geometric in bin index (like an auditory scale, without needing the sample rate), each
+    band averages at least one bin, and bin 0 (DC) is left out. Fewer bands may come back than asked for
+    when low bands would be empty.
+    """
+    edges = torch.unique(torch.round(torch.logspace(0, torch.log10(torch.tensor(float(n_bins))), n_bands + 1)).long())
+    rows = []
+    for lo, hi in zip(edges[:-1].tolist(), edges[1:].tolist()):
+        row = torch.zeros(n_bins)
+        row[lo:max(hi, lo + 1)] = 1.0
+        rows.append(row / row.sum())
+    return torch.stack(rows).to(device)
+
+
+def band_covariance(spec: torch.Tensor, bands: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Mean ``(bands,)`` and covariance ``(bands, bands)`` over time of band-averaged log spectra.
+
+    The diagonal is how much each band's level fluctuates; the off-diagonal, how much bands move
+    together. Random-feature Gram matrices leave both loose, and outputs then "pump" across all bands.
+    """
+    envelopes = bands @ spec
+    mean = envelopes.mean(dim=1)
+    centred = envelopes - mean[:, None]
+    return mean, centred @ centred.T / spec.shape[1]
+
+
+def band_loss(spec: torch.Tensor, bands: torch.Tensor, target_mean: torch.Tensor,
+              target_covariance: torch.Tensor) -> torch.Tensor:
+    """Squared distance of band means plus that of band covariances (scaled to the same order)."""
+    mean, cov = band_covariance(spec, bands)
+    return ((mean - target_mean) ** 2).sum() + ((cov - target_covariance) ** 2).sum() * bands.shape[0]
+
+
 def spectrum_loss(spec: torch.Tensor, target_mean: torch.Tensor) -> torch.Tensor:
     """Squared distance between the time-averaged log spectrum and the style's."""
     return ((spec.mean(dim=1) - target_mean) ** 2).sum()

@@ -169,12 +169,33 @@ def invert_file(src: str | os.PathLike, dst: str | os.PathLike, settings: Mappin
     n_fft, hop, sr = int(meta["n_fft"]), int(meta["hop_length"]), int(meta["sr"])
     y = griffin_lim(magnitude, n_fft=n_fft, hop_length=hop, n_iter=s["n_iter"], momentum=s["momentum"],
                     init=s["phase_init"], seed=s["seed"], device=torch_device)
-    if s["refine_iterations"]:
+    if s["refine_iterations"] and s["refine_target"] == "statistics":
+        y = _refine_to_statistics(y, meta, s, torch_device)
+    elif s["refine_iterations"]:
         y = refine_waveform(y, spec, n_fft=n_fft, hop_length=hop, iterations=s["refine_iterations"],
                             device=torch_device)
     write_audio(dst, y, sr)
     return {"spectral_convergence": spectral_convergence(magnitude, y, n_fft=n_fft, hop_length=hop),
             "wall_seconds": time.perf_counter() - started, "device": str(torch_device)}
+
+
+def _refine_to_statistics(y: np.ndarray, meta: Mapping[str, Any], s: Mapping[str, Any], device: Any) -> np.ndarray:
+    """Waveform optimisation against the style/content statistics that made a synthesized spectrogram.
+
+    The synthesized spectrogram's sidecar names its style and content spectrograms and holds the
+    synthesis settings, so inversion needs to be told nothing again.
+    """
+    from .synthesis import synthesize_waveform
+
+    if "settings" not in meta or not meta.get("style"):
+        raise AudiotexError("refine_target=statistics needs a synthesized spectrogram (its sidecar names the "
+                            "style it was made from); use refine_target=spectrogram for other spectrograms")
+    style, _ = load_spectrogram(meta["style"])
+    content = load_spectrogram(meta["content"])[0] if meta.get("content") else None
+    settings = P.stage_settings(P.resolve(meta["settings"]), "synthesize")
+    return synthesize_waveform(y, style, content, n_fft=int(meta["n_fft"]), hop_length=int(meta["hop_length"]),
+                               settings=settings, iterations=s["refine_iterations"], device=device,
+                               lag_frames_per_second=int(meta["sr"]) / int(meta["hop_length"]))
 
 
 def read_sidecar(npy_path: str | os.PathLike) -> dict[str, Any]:

@@ -78,7 +78,7 @@ class Objective:
         self.normalize = bool(s["normalize_gradients"])
         self.weights = {"style": s["style_weight"], "content": s["content_weight"] if content is not None else 0.0,
                         "autocorr": s["autocorr_weight"], "diversity": s["diversity_weight"],
-                        "spectrum": s["spectrum_weight"]}
+                        "spectrum": s["spectrum_weight"], "bands": s["band_weight"]}
         with torch.no_grad():
             style_feats = bank_features(style, self.kernels, self.layers)
             self.target_grams = [L.gram(f, self.gram_norm) for f in style_feats]
@@ -94,6 +94,9 @@ class Objective:
             self.style = style
             self.window = max(1, int(round(s["diversity_window"] * frames_per_second)))
             self.target_mean = style.mean(dim=1)
+            if self.weights["bands"]:
+                self.bands = L.band_matrix(style.shape[0], s["bands"], device=style.device)
+                self.target_band_mean, self.target_band_cov = L.band_covariance(style, self.bands)
 
     def __call__(self, spec: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         feats = bank_features(spec, self.kernels, self.layers, self.circular)
@@ -110,6 +113,8 @@ class Objective:
             terms["diversity"] = L.diversity_loss(spec, self.style, self.window)
         if self.weights["spectrum"]:
             terms["spectrum"] = L.spectrum_loss(spec, self.target_mean)
+        if self.weights["bands"]:
+            terms["bands"] = L.band_loss(spec, self.bands, self.target_band_mean, self.target_band_cov)
         total = sum(self.weights[name] * value for name, value in terms.items())
         return total, terms
 
@@ -276,3 +281,61 @@ def synthesize(style: np.ndarray, content: np.ndarray | None, *, n_frames: int, 
                                     "optimizer": optimizer.state_dict(), "losses": log, "seconds": row["seconds"]})
     return SynthesisResult(spectrogram=x.detach().cpu().numpy().astype(np.float32), losses=log,
                            iterations=s["iterations"], resumed_from=resumed_from)
+
+
+def synthesize_waveform(y0: np.ndarray, style: np.ndarray, content: np.ndarray | None, *, n_fft: int,
+                        hop_length: int, settings: Mapping[str, Any], iterations: int,
+                        device: torch.device | str = "cpu", lag_frames_per_second: float = 43.0) -> np.ndarray:
+    """Optimise a waveform so that its own ``log1p|STFT|`` matches the style (and content) statistics.
+
+    The spectrogram-domain result need not be the magnitude of any signal, and Griffin-Lim can only
+    approximate it; optimising the waveform through a differentiable STFT (Caracalla & Roebel) makes the
+    matched statistics those of the sound itself. ``y0`` (Griffin-Lim's output) is the starting point.
+
+    Args:
+        y0: initial waveform.
+        style, content: spectrograms as for :func:`synthesize` (content is tiled or cropped to fit).
+        n_fft, hop_length: the STFT of the spectrograms (Hann window, centred, zero padded).
+        settings: the synthesize-stage keys (the same objective and optimiser).
+        iterations: optimiser iterations.
+    """
+    s = dict(settings)
+    device = torch.device(device)
+    window = torch.hann_window(n_fft, device=device)
+    # a copy: from_numpy shares memory, and the optimiser works in place
+    y = torch.tensor(np.asarray(y0, dtype=np.float32), device=device).requires_grad_(True)
+
+    def log_magnitude(wave: torch.Tensor) -> torch.Tensor:
+        z = torch.stft(wave, n_fft=n_fft, hop_length=hop_length, window=window, center=True,
+                       pad_mode="constant", return_complex=True)
+        # sqrt(re^2 + im^2 + eps): |z| has no gradient at 0
+        return torch.log1p(torch.sqrt(z.real ** 2 + z.imag ** 2 + 1e-12))
+
+    with torch.no_grad():
+        n_frames = log_magnitude(y).shape[1]
+    if content is not None:
+        content = fit_length(content, n_frames)
+    style_t = torch.from_numpy(np.ascontiguousarray(style)).to(device)
+    content_t = None if content is None else torch.from_numpy(np.ascontiguousarray(content)).to(device)
+    objective = Objective(style_t, content_t, n_frames, s, lag_frames_per_second)
+    optimizer = make_optimizer(y, s)
+
+    def closure() -> torch.Tensor:
+        optimizer.zero_grad(set_to_none=True)
+        total, _ = objective(log_magnitude(y))
+        total.backward()
+        return total
+
+    if s["optimizer"] == "adam":
+        for _ in range(iterations):
+            closure()
+            optimizer.step()
+    else:
+        # one call: no per-iteration logging here, so no repeated evaluation either
+        optimizer.param_groups[0]["max_iter"] = iterations
+        optimizer.param_groups[0]["max_eval"] = iterations * 2
+        optimizer.step(closure)
+    result = y.detach()
+    if not torch.isfinite(result).all():
+        raise AudiotexError("waveform optimisation diverged; lower refine_iterations or use refine_target=spectrogram")
+    return result.cpu().numpy().astype(np.float32)
