@@ -1,0 +1,95 @@
+"""Cheap checks of profiles/slurm: Snakemake accepts it, and only synthesize asks SLURM for a GPU.
+
+The real cluster run is tests/cluster/run_slurm_test.sh; these run anywhere, without SLURM.
+"""
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+PROFILE = ROOT / "profiles" / "slurm" / "config.yaml"
+WORKFLOW_PROFILE = ROOT / "profiles" / "default" / "config.yaml"
+DEMO = ROOT / "data" / "demo"
+CPU_RULES = ("decode", "spectrogram", "invert")
+
+
+def _parsed(*profiles: Path):
+    """The command-line arguments Snakemake derives from ``profiles`` (later ones win, as in a real run)."""
+    from snakemake.cli import get_argument_parser
+
+    return get_argument_parser(profiles=[str(p) for p in profiles]).parse_args([])
+
+
+def test_profile_is_accepted_by_snakemake():
+    args = _parsed(PROFILE)
+    assert args.executor == "slurm"
+    assert args.jobs > 1
+    assert args.retries >= 1, "a preempted or timed-out synthesis must be resubmitted to resume its checkpoint"
+    assert args.latency_wait >= 10
+    for key in ("runtime", "mem_mb", "cpus_per_task"):
+        assert key in args.default_resources, key
+
+
+def test_cluster_specific_names_are_left_to_the_user():
+    raw = yaml.safe_load(PROFILE.read_text())
+    defaults = raw["default-resources"]
+    for key in ("slurm_partition", "slurm_account"):
+        assert key not in defaults, f"{key} depends on the cluster; keep it a commented example"
+        assert re.search(rf"#\s*{key}:", PROFILE.read_text()), f"no commented {key} example for users"
+    # Test-only settings of the throw-away cluster must not leak into the users' profile.
+    assert "slurm-status-command" not in raw and "slurm-no-account" not in raw
+
+
+def test_only_synthesize_asks_for_a_gpu():
+    raw = yaml.safe_load(PROFILE.read_text())
+    per_rule = raw["set-resources"]
+    assert int(per_rule["synthesize"]["gpu"]) >= 1
+    assert "gpu" not in raw["default-resources"] and "gres" not in raw["default-resources"]
+    for rule, resources in per_rule.items():
+        if rule != "synthesize":
+            assert not {"gpu", "gres", "gpu_model"} & set(resources), rule
+
+
+@pytest.mark.parametrize("profiles", [(PROFILE,), (PROFILE, WORKFLOW_PROFILE)], ids=["slurm", "slurm+workflow"])
+def test_no_global_gpu_cap(profiles):
+    """A global `resources: gpu=N` would let only N synthesis jobs run at once on the whole cluster.
+
+    Snakemake stacks the workflow profile (profiles/default) on top of ``--profile``, so check both.
+    """
+    profiles = tuple(p for p in profiles if p.exists())
+    args = _parsed(*profiles)
+    assert "gpu" not in (args.resources or {})
+    assert args.executor == "slurm" and args.retries >= 1, "the workflow profile overrides the SLURM profile"
+
+
+@pytest.mark.slow
+def test_dry_run_gives_the_gpu_to_synthesize_only(tmp_path):
+    """The effective resources of each job (rule + profile), as Snakemake plans them for sbatch."""
+    (tmp_path / "manifest.tsv").write_text(
+        "id\tstyle\tcontent\n"
+        f"tex\t{DEMO / 'env_fire_furnace_minetest.ogg'}\t\n"
+        f"xfer\t{DEMO / 'mus_guitar_em9_sonicpi.flac'}\t{DEMO / 'sp_arctic_a0009.wav'}\n")
+    (tmp_path / "config.yaml").write_text(f"manifest: {tmp_path / 'manifest.tsv'}\npreset: fast\n")
+    done = subprocess.run(
+        [sys.executable, "-m", "snakemake", "--dry-run", "--profile", str(PROFILE.parent),
+         "--directory", str(tmp_path), "--configfile", str(tmp_path / "config.yaml")],
+        cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    text = done.stdout + done.stderr
+    resources: dict[str, list[str]] = {}
+    for rule, line in re.findall(r"^(?:local)?rule (\w+):\n(?:    .*\n)*?    resources: (.*)$", text, re.M):
+        resources.setdefault(rule, []).append(line)
+    assert len(resources.get("synthesize", [])) == 2, sorted(resources)
+    for line in resources["synthesize"]:
+        assert re.search(r"\bgpu=1\b", line), line
+    for rule in CPU_RULES:
+        assert resources.get(rule), f"no {rule} job planned"
+        for line in resources[rule]:
+            assert not re.search(r"\bgpu=", line), f"{rule}: {line}"
+    assert not re.search(r"Provided resources:.*\bgpu=", text)
