@@ -54,3 +54,37 @@ def test_refinement_improves_the_match(speech_magnitude):
     before = spectral_convergence(speech_magnitude, y, N_FFT, HOP)
     after = spectral_convergence(speech_magnitude, refined, N_FFT, HOP)
     assert after < before, (before, after)
+
+
+def test_circular_stft_round_trip():
+    import torch
+    from audiotex.inversion import circular_istft, circular_stft
+
+    window = torch.hann_window(64)
+    y = torch.randn(16 * 20)
+    assert torch.allclose(circular_istft(circular_stft(y, 64, 16, window), 64, 16, window), y, atol=1e-5)
+
+
+def test_loop_inversion_is_seamless():
+    """Seen as a loop, the wrap-around frame of a loop=True inversion matches its target like any other
+    frame; a plain inversion's wrap-around does not."""
+    import torch
+    from audiotex.inversion import circular_stft
+
+    y = load_audio(DEMO / "env_fire_furnace_minetest.ogg", sr=16000, duration=2.0)
+    window = torch.hann_window(N_FFT)
+    frames = len(y) // HOP
+    # the target is itself periodic: the magnitude of the clip seen as a loop
+    target = circular_stft(torch.from_numpy(y[:frames * HOP]), N_FFT, HOP, window).abs().numpy()
+
+    def frame_errors(wave):
+        got = circular_stft(torch.from_numpy(wave), N_FFT, HOP, window).abs().numpy()
+        return np.linalg.norm(got - target, axis=0) / np.linalg.norm(target, axis=0)
+
+    looped = griffin_lim(target, N_FFT, HOP, 64, loop=True)
+    assert looped.size == frames * HOP
+    errors = frame_errors(looped)
+    assert errors[0] < 2 * np.median(errors), (errors[0], np.median(errors))
+    plain = griffin_lim(target, N_FFT, HOP, 64, length=frames * HOP)
+    plain_errors = frame_errors(plain)
+    assert plain_errors[0] > 2 * np.median(plain_errors), (plain_errors[0], np.median(plain_errors))

@@ -208,3 +208,16 @@ def test_waveform_refinement_matches_statistics_better_than_griffin_lim(fire_spe
 
     assert y1.shape == y0.shape and np.isfinite(y1).all()
     assert loss_of(y1) < loss_of(y0) / 2, (loss_of(y0), loss_of(y1))
+
+
+def test_band_moments_tell_sparse_from_gaussian():
+    bands = L.band_matrix(64, 8)
+    gen = torch.Generator().manual_seed(0)
+    gaussian = 2 + 0.3 * torch.randn(64, 2000, generator=gen)
+    clicks = 2 + 3.0 * (torch.rand(1, 2000, generator=gen) > 0.98).float() + 0.05 * torch.randn(64, 2000, generator=gen)
+    g_skew, g_logk = L.band_moments(gaussian, bands)
+    c_skew, c_logk = L.band_moments(clicks, bands)
+    assert float(g_skew.abs().max()) < 0.3 and float(g_logk.mean()) == pytest.approx(np.log(3), abs=0.2)
+    assert float(c_skew.min()) > 3 and float(c_logk.min()) > np.log(10)
+    assert float(L.moment_loss(gaussian, bands, c_skew, c_logk)) > 1.0
+    assert float(L.moment_loss(clicks, bands, c_skew, c_logk)) == pytest.approx(0.0, abs=1e-6)

@@ -93,7 +93,7 @@ def _synthesize(style: Path, content: Path | None, out: Path, s: dict[str, Any],
 
 def _report(meta: dict[str, Any], inverted: dict[str, Any] | None, out: Path) -> None:
     losses = meta.get("final_losses", {})
-    parts = [f"{k} {v:.4g}" for k, v in losses.items() if k not in ("iteration", "seconds", "evaluations")]
+    parts = [f"{k} {v:.4g}" for k, v in losses.items()]
     line = f"wrote {out}: {meta['iterations']} iterations on {meta['device']} in {meta['wall_seconds']:.1f} s"
     if parts:
         line += "; final " + ", ".join(parts)

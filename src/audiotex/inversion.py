@@ -15,9 +15,36 @@ def _istft(spec: torch.Tensor, n_fft: int, hop_length: int, window: torch.Tensor
     return torch.istft(spec, n_fft=n_fft, hop_length=hop_length, window=window, center=True, length=length)
 
 
+def _circular_frames(n_frames: int, n_fft: int, hop_length: int, device: torch.device | str) -> torch.Tensor:
+    """Sample indices ``(frames, n_fft)`` of centred frames on a circle of ``frames * hop`` samples."""
+    starts = torch.arange(n_frames, device=device)[:, None] * hop_length - n_fft // 2
+    return (starts + torch.arange(n_fft, device=device)[None, :]) % (n_frames * hop_length)
+
+
+def circular_stft(y: torch.Tensor, n_fft: int, hop_length: int, window: torch.Tensor) -> torch.Tensor:
+    """STFT of a periodic signal: frames wrap around its end, so the last frame overlaps the first.
+
+    ``y`` must have ``frames * hop_length`` samples; returns ``(1 + n_fft // 2, frames)``.
+    """
+    index = _circular_frames(y.shape[-1] // hop_length, n_fft, hop_length, y.device)
+    return torch.fft.rfft(y[index] * window, dim=1).T
+
+
+def circular_istft(spec: torch.Tensor, n_fft: int, hop_length: int, window: torch.Tensor) -> torch.Tensor:
+    """Inverse of :func:`circular_stft` (windowed overlap-add on the circle, least squares)."""
+    n_frames = spec.shape[1]
+    index = _circular_frames(n_frames, n_fft, hop_length, spec.device).reshape(-1)
+    frames = torch.fft.irfft(spec.T, n=n_fft, dim=1) * window
+    length = n_frames * hop_length
+    y = torch.zeros(length, device=spec.device, dtype=frames.dtype).index_add_(0, index, frames.reshape(-1))
+    norm = torch.zeros(length, device=spec.device, dtype=frames.dtype).index_add_(
+        0, index, (window ** 2).repeat(n_frames))
+    return y / norm.clamp_min(1e-8)
+
+
 def griffin_lim(magnitude: np.ndarray | torch.Tensor, n_fft: int, hop_length: int, n_iter: int = 32,
                 momentum: float = 0.99, init: str = "random", seed: int = 0,
-                device: torch.device | str = "cpu", length: int | None = None) -> np.ndarray:
+                device: torch.device | str = "cpu", length: int | None = None, loop: bool = False) -> np.ndarray:
     """Estimate a waveform whose STFT magnitude is ``magnitude`` (Griffin & Lim 1984).
 
     With ``momentum > 0`` it is the fast variant of Perraudin et al. (2013), as librosa.griffinlim with the
@@ -33,14 +60,30 @@ def griffin_lim(magnitude: np.ndarray | torch.Tensor, n_fft: int, hop_length: in
         seed: seed of the random initial phase.
         device: torch device.
         length: samples of the output (default ``hop_length * (frames - 1)``).
+        loop: treat the signal as periodic (:func:`circular_stft`): the output has ``frames * hop_length``
+            samples and its end flows into its start, for a seamless loop.
 
     Returns:
         The waveform, float32.
     """
     mag = torch.as_tensor(np.asarray(magnitude, dtype=np.float32), device=device)
     frames = mag.shape[1]
-    length = length or hop_length * (frames - 1)
     window = torch.hann_window(n_fft, device=device)
+    if loop:
+        def istft(spec: torch.Tensor) -> torch.Tensor:
+            return circular_istft(spec, n_fft, hop_length, window)
+
+        def stft(y: torch.Tensor) -> torch.Tensor:
+            return circular_stft(y, n_fft, hop_length, window)
+    else:
+        length = length or hop_length * (frames - 1)
+
+        def istft(spec: torch.Tensor) -> torch.Tensor:
+            return _istft(spec, n_fft, hop_length, window, length)
+
+        def stft(y: torch.Tensor) -> torch.Tensor:
+            return _stft(y, n_fft, hop_length, window)[:, :frames]
+
     if init == "random":
         generator = torch.Generator().manual_seed(seed)
         phase = torch.rand(mag.shape, generator=generator).to(device) * (2 * np.pi)
@@ -49,12 +92,11 @@ def griffin_lim(magnitude: np.ndarray | torch.Tensor, n_fft: int, hop_length: in
         angles = torch.ones_like(mag, dtype=torch.complex64)
     previous = torch.zeros_like(angles)
     for _ in range(n_iter):
-        y = _istft(mag * angles, n_fft, hop_length, window, length)
-        rebuilt = _stft(y, n_fft, hop_length, window)[:, :frames]
+        rebuilt = stft(istft(mag * angles))
         angles = rebuilt - (momentum / (1 + momentum)) * previous if momentum else rebuilt
         angles = angles / (angles.abs() + 1e-16)
         previous = rebuilt
-    y = _istft(mag * angles, n_fft, hop_length, window, length)
+    y = istft(mag * angles)
     return y.cpu().numpy().astype(np.float32)
 
 

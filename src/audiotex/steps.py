@@ -140,7 +140,9 @@ def synthesize_file(style: str | os.PathLike, content: str | os.PathLike | None,
         "style": str(style), "content": None if content is None else str(content),
         "settings": P.stage_settings(s, "synthesize"), "device": str(torch_device),
         "wall_seconds": time.perf_counter() - started, "iterations": result.iterations,
-        "resumed_from": result.resumed_from, "final_losses": result.losses[-1] if result.losses else {},
+        "resumed_from": result.resumed_from,
+        "final_losses": {k: v for k, v in (result.losses[-1] if result.losses else {}).items()
+                         if k not in ("iteration", "evaluations", "seconds")},
     }
     write_loss_log(loss_log_path(dst), result.losses)
     save_spectrogram(dst, result.spectrogram, meta)
@@ -168,7 +170,7 @@ def invert_file(src: str | os.PathLike, dst: str | os.PathLike, settings: Mappin
     magnitude = np.expm1(np.maximum(spec, 0.0))
     n_fft, hop, sr = int(meta["n_fft"]), int(meta["hop_length"]), int(meta["sr"])
     y = griffin_lim(magnitude, n_fft=n_fft, hop_length=hop, n_iter=s["n_iter"], momentum=s["momentum"],
-                    init=s["phase_init"], seed=s["seed"], device=torch_device)
+                    init=s["phase_init"], seed=s["seed"], device=torch_device, loop=s["loop"])
     if s["refine_iterations"] and s["refine_target"] == "statistics":
         y = _refine_to_statistics(y, meta, s, torch_device)
     elif s["refine_iterations"]:

@@ -78,7 +78,8 @@ class Objective:
         self.normalize = bool(s["normalize_gradients"])
         self.weights = {"style": s["style_weight"], "content": s["content_weight"] if content is not None else 0.0,
                         "autocorr": s["autocorr_weight"], "diversity": s["diversity_weight"],
-                        "spectrum": s["spectrum_weight"], "bands": s["band_weight"]}
+                        "spectrum": s["spectrum_weight"], "bands": s["band_weight"],
+                        "moments": s["moment_weight"]}
         with torch.no_grad():
             style_feats = bank_features(style, self.kernels, self.layers)
             self.target_grams = [L.gram(f, self.gram_norm) for f in style_feats]
@@ -94,9 +95,10 @@ class Objective:
             self.style = style
             self.window = max(1, int(round(s["diversity_window"] * frames_per_second)))
             self.target_mean = style.mean(dim=1)
-            if self.weights["bands"]:
+            if self.weights["bands"] or self.weights["moments"]:
                 self.bands = L.band_matrix(style.shape[0], s["bands"], device=style.device)
                 self.target_band_mean, self.target_band_cov = L.band_covariance(style, self.bands)
+                self.target_moments = L.band_moments(style, self.bands)
 
     def __call__(self, spec: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         feats = bank_features(spec, self.kernels, self.layers, self.circular)
@@ -115,6 +117,8 @@ class Objective:
             terms["spectrum"] = L.spectrum_loss(spec, self.target_mean)
         if self.weights["bands"]:
             terms["bands"] = L.band_loss(spec, self.bands, self.target_band_mean, self.target_band_cov)
+        if self.weights["moments"]:
+            terms["moments"] = L.moment_loss(spec, self.bands, *self.target_moments)
         total = sum(self.weights[name] * value for name, value in terms.items())
         return total, terms
 
