@@ -100,3 +100,25 @@ def test_metrics_command(tmp_path, capsys):
     table = dict(line.split("\t") for line in capsys.readouterr().out.strip().splitlines())
     assert float(table["texture_distance"]) == pytest.approx(0.0, abs=1e-9)
     assert float(table["copy_score"]) > 0.99
+
+
+def test_invert_of_an_analysed_spectrogram_refines_to_itself(tmp_path):
+    """refine_target=statistics needs a synthesis record; an analysed spectrogram is refined to itself."""
+    spec, wav = tmp_path / "s.npy", tmp_path / "s.wav"
+    assert main(["spectrogram", str(DEMO / "sp_arctic_a0009.wav"), str(spec), "--sr", "8000", "--n-fft", "256",
+                 "--duration", "1"]) == 0
+    assert main(["invert", str(spec), str(wav), "--n-iter", "4", "--set", "refine_target=statistics",
+                 "--set", "refine_iterations=3"]) == 0
+    assert sf.info(wav).duration == pytest.approx(1.0, abs=0.05)
+
+
+def test_save_every_keeps_intermediate_spectrograms(tmp_path):
+    spec, out = tmp_path / "s.npy", tmp_path / "o.npy"
+    main(["spectrogram", str(DEMO / "sp_arctic_a0009.wav"), str(spec), "--sr", "8000", "--n-fft", "256",
+          "--duration", "1"])
+    assert main(["synthesize", "--style", str(spec), str(out), "--set", "iterations=4", "--set", "layers=5x16",
+                 "--set", "save_every=2", "--quiet"]) == 0
+    saved = sorted(p.name for p in tmp_path.glob("o.iter*.npy"))
+    assert saved == ["o.iter00002.npy", "o.iter00004.npy"]
+    first, last = np.load(tmp_path / saved[0]), np.load(out)
+    assert np.array_equal(np.load(tmp_path / saved[1]), last) and not np.array_equal(first, last)

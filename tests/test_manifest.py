@@ -114,13 +114,13 @@ def test_config_is_checked_beyond_the_schema(in_repo):
 
 def test_row_settings_layer_config_under_row(in_repo, tmp_path):
     path = write_manifest(tmp_path / "m.tsv", ["id", "style", "iterations", "preset"],
-                          [["plain", FIRE, "", ""], ["own", FIRE, "9", ""], ["slow", FIRE, "", "default"]])
+                          [["plain", FIRE, "", ""], ["own", FIRE, "9", ""], ["slow", FIRE, "", "ulyanov"]])
     plan = M.plan({"manifest": str(path), "preset": "fast", "n_iter": 5})
     plain, own, slow = (plan.rows[k].settings for k in ("plain", "own", "slow"))
     assert plain["iterations"] == P.PRESETS["fast"]["iterations"] and plain["n_iter"] == 5
     assert own["iterations"] == 9 and own["n_iter"] == 5 and own["n_fft"] == P.PRESETS["fast"]["n_fft"]
     # A row's preset replaces the config's preset, but config keys still apply on top of it.
-    assert slow["n_fft"] == P.PARAMS["n_fft"].default and slow["n_iter"] == 5
+    assert slow["n_fft"] == P.PRESETS["ulyanov"]["n_fft"] and slow["n_iter"] == 5
     assert plan.rows["own"].overrides == {"iterations": 9}
     assert plan.rows["plain"].overrides == {}
 

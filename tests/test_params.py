@@ -38,7 +38,8 @@ def test_unknown_key_is_an_error_naming_it():
 
 
 def test_resolution_order_defaults_preset_then_layers():
-    assert P.resolve({})["iterations"] == P.PARAMS["iterations"].default
+    assert P.resolve({})["iterations"] == P.PRESETS["default"].get("iterations", P.PARAMS["iterations"].default)
+    assert P.resolve({})["gram_norm"] == P.PARAMS["gram_norm"].default  # a key no preset sets
     fast = P.resolve({"preset": "fast"})
     assert fast["layers"] == P.PRESETS["fast"]["layers"]
     # a later layer overrides the preset, and the last preset named wins

@@ -36,15 +36,18 @@ def _set_pair(text: str) -> tuple[str, str]:
     return key.strip(), value
 
 
-def _add_common(parser: argparse.ArgumentParser, *, output_duration: bool = True) -> None:
+def _add_preset_and_set(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--preset", choices=list(P.PRESETS), help="named set of defaults (default: default)")
+    parser.add_argument("--set", dest="overrides", action="append", type=_set_pair, default=[],
+                        metavar="KEY=VALUE", help="set any key of the vocabulary (repeatable)")
+
+
+def _add_common(parser: argparse.ArgumentParser) -> None:
+    _add_preset_and_set(parser)
     parser.add_argument("--seed", type=str, help="random seed (key 'seed')")
     parser.add_argument("--device", choices=["auto", "cpu", "cuda"], default=None,
                         help="torch device (key 'device'; auto: CUDA when present)")
-    if output_duration:
-        parser.add_argument("--duration", type=str, help="output length in seconds (key 'duration')")
-    parser.add_argument("--set", dest="overrides", action="append", type=_set_pair, default=[],
-                        metavar="KEY=VALUE", help="set any key of the vocabulary (repeatable)")
+    parser.add_argument("--duration", type=str, help="output length in seconds (key 'duration')")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
@@ -207,8 +210,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--hop", type=str, help="hop in samples (key 'hop_length')")
     p.add_argument("--offset", type=str, help="seconds to skip (key 'offset')")
     p.add_argument("--duration", type=str, help="seconds to read (key 'input_duration')")
-    p.add_argument("--preset", choices=list(P.PRESETS), help="named set of defaults")
-    p.add_argument("--set", dest="overrides", action="append", type=_set_pair, default=[], metavar="KEY=VALUE")
+    _add_preset_and_set(p)
     p.set_defaults(func=cmd_spectrogram)
 
     p = sub.add_parser("synthesize", help="step 2: style (+ content) spectrograms -> synthesized .npy",
@@ -227,8 +229,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--momentum", type=str, help="fast Griffin-Lim momentum, 0 = plain (key 'momentum')")
     p.add_argument("--seed", type=str, help="seed of the random initial phase")
     p.add_argument("--device", choices=["auto", "cpu", "cuda"], default=None)
-    p.add_argument("--preset", choices=list(P.PRESETS), help="named set of defaults")
-    p.add_argument("--set", dest="overrides", action="append", type=_set_pair, default=[], metavar="KEY=VALUE")
+    _add_preset_and_set(p)
     p.set_defaults(func=cmd_invert)
 
     p = sub.add_parser("metrics", help="texture statistics distance and copy score of an output against its style",

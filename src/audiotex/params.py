@@ -127,8 +127,9 @@ PARAMS: dict[str, Param] = {p.name: p for p in [
     _p("refine_iterations", int, 0,
        "iterations of waveform optimisation after Griffin-Lim (0: none)", "invert", minimum=0, maximum=100000),
     _p("refine_target", str, "spectrogram",
-       "what the waveform optimisation matches: the synthesized spectrogram, or the style (and content) "
-       "statistics themselves through a differentiable STFT", "invert", choices=("spectrogram", "statistics")),
+       "what the waveform optimisation matches: the spectrogram, or the style (and content) statistics "
+       "that synthesized it, through a differentiable STFT (a spectrogram that was not synthesized: itself)",
+       "invert", choices=("spectrogram", "statistics")),
     # runtime: how a job runs, never what it produces
     _p("device", str, "auto", "torch device: auto (CUDA when present), cpu or cuda", "runtime",
        choices=("auto", "cpu", "cuda")),
@@ -151,10 +152,16 @@ PRESETS: dict[str, dict[str, Any]] = {
     # Small enough for tests and a CPU demo: seconds per clip, not minutes.
     "fast": {
         "sr": 16000, "n_fft": 512, "hop_length": 128, "layers": "5x128,11x128/2", "iterations": 40,
-        "init": "spectrum", "n_iter": 48, "momentum": 0.99,
+        "init": "spectrum", "band_weight": 100.0, "moment_weight": 1.0, "n_iter": 48, "momentum": 0.99,
     },
-    # The best trade-off measured so far (benchmarks/results/).
-    "default": {},
+    # The best trade-off measured (benchmarks/results/quality.tsv): finer time resolution, several
+    # kernel widths, band statistics and moments, noise with the style's spectrum to start from, and the
+    # waveform itself optimised against the statistics after Griffin-Lim.
+    "default": {
+        "n_fft": 512, "hop_length": 128, "layers": "3x256,7x512,15x512,31x256,63x256/2",
+        "init": "spectrum", "band_weight": 100.0, "moment_weight": 1.0, "iterations": 100,
+        "n_iter": 500, "momentum": 0.99, "refine_target": "statistics", "refine_iterations": 100,
+    },
 }
 
 

@@ -171,7 +171,8 @@ def invert_file(src: str | os.PathLike, dst: str | os.PathLike, settings: Mappin
     n_fft, hop, sr = int(meta["n_fft"]), int(meta["hop_length"]), int(meta["sr"])
     y = griffin_lim(magnitude, n_fft=n_fft, hop_length=hop, n_iter=s["n_iter"], momentum=s["momentum"],
                     init=s["phase_init"], seed=s["seed"], device=torch_device, loop=s["loop"])
-    if s["refine_iterations"] and s["refine_target"] == "statistics":
+    # A spectrogram that was analysed, not synthesized, has no statistics to match: refine to it instead.
+    if s["refine_iterations"] and s["refine_target"] == "statistics" and meta.get("settings"):
         y = _refine_to_statistics(y, meta, s, torch_device)
     elif s["refine_iterations"]:
         y = refine_waveform(y, spec, n_fft=n_fft, hop_length=hop, iterations=s["refine_iterations"],
@@ -189,9 +190,6 @@ def _refine_to_statistics(y: np.ndarray, meta: Mapping[str, Any], s: Mapping[str
     """
     from .synthesis import synthesize_waveform
 
-    if "settings" not in meta or not meta.get("style"):
-        raise AudiotexError("refine_target=statistics needs a synthesized spectrogram (its sidecar names the "
-                            "style it was made from); use refine_target=spectrogram for other spectrograms")
     style, _ = load_spectrogram(meta["style"])
     content = load_spectrogram(meta["content"])[0] if meta.get("content") else None
     settings = P.stage_settings(P.resolve(meta["settings"]), "synthesize")
