@@ -14,7 +14,9 @@ from audiotex.spectrogram import load_spectrogram
 from audiotex.synthesis import synthesize
 
 DEMO = Path(__file__).resolve().parents[1] / "data" / "demo"
-TINY = {"preset": "fast", "layers": "5x64,9x64/2", "iterations": 25, "sr": 8000, "n_fft": 256}
+# Style term only, unless a test turns another on: the tests below measure what each term does.
+TINY = {"preset": "fast", "layers": "5x64,9x64/2", "iterations": 25, "sr": 8000, "n_fft": 256,
+        "band_weight": 0.0, "moment_weight": 0.0}
 
 
 @pytest.fixture(scope="module")

@@ -159,8 +159,8 @@ PRESETS: dict[str, dict[str, Any]] = {
     # waveform itself optimised against the statistics after Griffin-Lim.
     "default": {
         "n_fft": 512, "hop_length": 128, "layers": "3x256,7x512,15x512,31x256,63x256/2",
-        "init": "spectrum", "band_weight": 100.0, "moment_weight": 1.0, "iterations": 100,
-        "n_iter": 500, "momentum": 0.99, "refine_target": "statistics", "refine_iterations": 100,
+        "init": "spectrum", "band_weight": 100.0, "moment_weight": 1.0, "iterations": 300,
+        "n_iter": 500, "momentum": 0.99, "refine_target": "statistics", "refine_iterations": 200,
     },
 }
 
