@@ -141,11 +141,12 @@ def test_plot_file_linear_scale_and_errors(tiny_run, tmp_path):
 
 
 def test_loss_series_puts_total_first_and_masks_values_a_log_axis_cannot_show():
-    rows = [{"iteration": 0, "style": 4.0, "loss": 5.0, "spectrum": 0.0, "seconds": 0.1},
-            {"iteration": 1, "style": 2.0, "loss": 2.5, "spectrum": 0.0, "seconds": 0.2},
-            {"iteration": 2, "style": -1.0, "loss": 1.0, "spectrum": 0.0, "seconds": 0.3}]
+    rows = [{"iteration": 0, "style": 4.0, "loss": 5.0, "spectrum": 0.0, "evaluations": 3, "seconds": 0.1},
+            {"iteration": 1, "style": 2.0, "loss": 2.5, "spectrum": 0.0, "evaluations": 1, "seconds": 0.2},
+            {"iteration": 2, "style": -1.0, "loss": 1.0, "spectrum": 0.0, "evaluations": 1, "seconds": 0.3}]
     series = loss_series(rows)
-    assert list(series) == ["loss", "style"]  # total first; an all-zero term is dropped; no time column
+    # total first; an all-zero term is dropped; no time or evaluation-count column
+    assert list(series) == ["loss", "style"]
     iterations, style = series["style"]
     assert iterations.tolist() == [0, 1, 2]
     assert style[:2].tolist() == [4.0, 2.0] and np.isnan(style[2])

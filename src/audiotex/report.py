@@ -24,7 +24,7 @@ from .files import atomic_output
 from .spectrogram import load_spectrogram
 
 #: Loss-log columns that are not loss values.
-_NON_LOSS_COLUMNS = ("iteration", "seconds")
+_NON_LOSS_COLUMNS = ("iteration", "evaluations", "seconds")
 
 #: MIME types of the media a gallery may embed.
 _MIME_TYPES = {
