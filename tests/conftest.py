@@ -60,15 +60,6 @@ def planned_jobs(output: str) -> list[tuple[str, dict[str, str]]]:
     return jobs
 
 
-def synthesis_available() -> bool:
-    try:
-        from audiotex.synthesis import synthesize  # noqa: F401
-        from audiotex.inversion import griffin_lim  # noqa: F401
-    except ImportError:
-        return False
-    return True
-
-
 @pytest.fixture
 def workflow_dir(tmp_path: Path) -> Path:
     """A private copy of the workflow (without a manifest: each test writes its own)."""

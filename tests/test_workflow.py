@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import soundfile as sf
 
-from conftest import REPO, copy_workflow, planned_jobs, snakemake, synthesis_available, write_manifest
+from conftest import REPO, copy_workflow, planned_jobs, snakemake, write_manifest
 
 FIRE = "data/demo/env_fire_furnace_minetest.ogg"
 STREAM = "data/demo/env_water_stream_minetest.ogg"
@@ -19,8 +19,6 @@ SPEECH = "data/demo/sp_arctic_a0009.wav"
 #: Seconds-long settings for real runs: 1.5 s of each clip, a few iterations.
 TINY = ["preset=fast", "input_duration=1.5", "iterations=3", "n_iter=4", "checkpoint_every=0",
         "device=cpu"]
-
-needs_synthesis = pytest.mark.skipif(not synthesis_available(), reason="audiotex.synthesis not there yet")
 
 
 def dry_run(workdir: Path, *config: str, manifest: str | None = None) -> list[tuple[str, dict[str, str]]]:
@@ -113,8 +111,6 @@ HEADER = ["id", "style", "content", "seed"]
 @pytest.fixture(scope="module")
 def finished_run(tmp_path_factory):
     """A tiny real run of three rows (two textures, one style transfer), shared by the rebuild-plan tests."""
-    if not synthesis_available():
-        pytest.skip("audiotex.synthesis not there yet")
     workdir = copy_workflow(tmp_path_factory.mktemp("run") / "workflow")
     write_manifest(workdir / "manifest.tsv", HEADER, ROWS)
     done = snakemake(workdir, "--cores", "2", "--resources", "gpu=1", "--config", *TINY)
@@ -123,7 +119,6 @@ def finished_run(tmp_path_factory):
 
 
 @pytest.mark.slow
-@needs_synthesis
 def test_end_to_end_run_makes_audio(finished_run):
     for row_id, style, content, _ in ROWS:
         wav = finished_run / "results" / "audio" / f"{row_id}.wav"
@@ -145,19 +140,16 @@ def test_end_to_end_run_makes_audio(finished_run):
 
 
 @pytest.mark.slow
-@needs_synthesis
 def test_nothing_changed_plans_nothing(finished_run):
     assert rule_counts(dry_run(finished_run)) == Counter()
 
 
 @pytest.mark.slow
-@needs_synthesis
 def test_runtime_key_change_plans_nothing(finished_run):
     assert rule_counts(dry_run(finished_run, "checkpoint_every=7", "save_every=0")) == Counter()
 
 
 @pytest.mark.slow
-@needs_synthesis
 def test_invert_only_key_reruns_only_invert_and_downstream(finished_run):
     jobs = dry_run(finished_run, "n_iter=5")
     counts = rule_counts(jobs)
@@ -167,7 +159,6 @@ def test_invert_only_key_reruns_only_invert_and_downstream(finished_run):
 
 
 @pytest.mark.slow
-@needs_synthesis
 def test_one_row_override_reruns_only_that_row(finished_run):
     rows = [list(r) for r in ROWS]
     rows[1][3] = "5"  # tex_stream: seed 5
@@ -180,7 +171,6 @@ def test_one_row_override_reruns_only_that_row(finished_run):
 
 
 @pytest.mark.slow
-@needs_synthesis
 def test_added_row_plans_only_its_jobs(finished_run):
     write_manifest(finished_run / "added.tsv", HEADER, ROWS + [["tex_fire_seed2", FIRE, "", "2"]])
     jobs = dry_run(finished_run, manifest="added.tsv")
@@ -191,7 +181,6 @@ def test_added_row_plans_only_its_jobs(finished_run):
 
 
 @pytest.mark.slow
-@needs_synthesis
 def test_undecodable_file_fails_only_its_rows(tmp_path):
     workdir = copy_workflow(tmp_path / "workflow")
     (workdir / "broken.wav").write_bytes(b"RIFF\x00\x00\x00\x00WAVEnot really audio" * 50)

@@ -119,19 +119,18 @@ def synthesize_file(style: str | os.PathLike, content: str | os.PathLike | None,
     n_frames = frames_for(s["duration"], sr, hop) if s["duration"] else reference.shape[1]
     torch_device = resolve_device(device)
 
-    on_save = None
-    if save_every:
-        dst_path = Path(dst)
+    dst_path = Path(dst)
 
-        def on_save(iteration: int, spec: np.ndarray) -> None:
-            save_spectrogram(dst_path.with_name(f"{dst_path.stem}.iter{iteration:05d}.npy"), spec, style_meta)
+    def save_intermediate(iteration: int, spec: np.ndarray) -> None:
+        save_spectrogram(dst_path.with_name(f"{dst_path.stem}.iter{iteration:05d}.npy"), spec, style_meta)
 
     started = time.perf_counter()
     try:
         result = synthesize(style_spec, content_spec, n_frames=n_frames,
                             settings=P.stage_settings(s, "synthesize"), device=torch_device,
                             lag_frames_per_second=sr / hop, checkpoint=checkpoint,
-                            checkpoint_every=checkpoint_every, save_every=save_every, on_save=on_save,
+                            checkpoint_every=checkpoint_every, save_every=save_every,
+                            on_save=save_intermediate if save_every else None,
                             progress=progress)
     except AudiotexError as err:
         raise AudiotexError(f"{style_meta.get('source', style)}: {err}") from None
