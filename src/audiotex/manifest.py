@@ -40,9 +40,6 @@ WORKFLOW_KEYS = ("manifest",)
 ID_PATTERN = P.manifest_schema()["properties"]["id"]["pattern"]
 #: What a clip or spectrogram key looks like: a slug, a dash and 8 hex digits.
 KEY_PATTERN = r"[A-Za-z0-9][A-Za-z0-9_-]*-[0-9a-f]{8}"
-#: The JSON-schema dialect Snakemake validates with (draft 2020-12); the generated schemas only use keywords
-#: that mean the same in draft-07 and 2020-12, and declaring 2020-12 spares a warning on every run.
-SCHEMA_DIALECT = "https://json-schema.org/draft/2020-12/schema"
 #: File names of the generated schemas, relative to the schema folder.
 SCHEMA_FILES = {"config.schema.yaml": P.config_schema, "manifest.schema.yaml": P.manifest_schema}
 
@@ -256,7 +253,7 @@ def plan(config: Mapping[str, Any], config_source: str = "config.yaml") -> Workf
 
 def schema_text(schema: Mapping[str, Any]) -> str:
     """A schema as the YAML text committed under ``schemas/`` (stable key order, a do-not-edit note)."""
-    body = yaml.safe_dump({**schema, "$schema": SCHEMA_DIALECT}, sort_keys=False, default_flow_style=False, width=110)
+    body = yaml.safe_dump(schema, sort_keys=False, default_flow_style=False, width=110)
     return ("# Generated from audiotex.params by `python -m audiotex.manifest --write-schemas schemas/`.\n"
             "# Do not edit by hand: change src/audiotex/params.py and regenerate.\n" + body)
 

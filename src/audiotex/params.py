@@ -20,6 +20,10 @@ from .errors import AudiotexError
 #: they are kept out of every stage's rerun-triggering parameters.
 STAGES = ("decode", "spectrogram", "synthesize", "invert", "metrics", "runtime")
 
+#: The JSON-schema dialect Snakemake validates with (2020-12; the keywords used mean the same in draft-07,
+#: and declaring the dialect it uses spares a warning on every run).
+SCHEMA_DIALECT = "https://json-schema.org/draft/2020-12/schema"
+
 #: ``WIDTHxFILTERS`` or ``WIDTHxFILTERS/POOL``, comma separated: one entry per random convolution layer.
 LAYERS_PATTERN = r"^\s*\d+\s*x\s*\d+\s*(/\s*\d+\s*)?(,\s*\d+\s*x\s*\d+\s*(/\s*\d+\s*)?)*$"
 
@@ -303,7 +307,7 @@ def config_schema() -> dict[str, Any]:
     }
     props.update({name: _property_schema(p) for name, p in PARAMS.items()})
     return {
-        "$schema": "http://json-schema.org/draft-07/schema#",
+        "$schema": SCHEMA_DIALECT,
         "description": "audiotex workflow configuration (generated from audiotex.params; do not edit by hand)",
         "type": "object",
         "properties": props,
@@ -335,7 +339,7 @@ def manifest_schema() -> dict[str, Any]:
             schema["enum"] = schema["enum"] + [None]
         props[name] = schema
     return {
-        "$schema": "http://json-schema.org/draft-07/schema#",
+        "$schema": SCHEMA_DIALECT,
         "description": "one row of the audiotex manifest (generated from audiotex.params; do not edit by hand)",
         "type": "object",
         "properties": props,
