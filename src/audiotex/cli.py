@@ -146,23 +146,15 @@ def cmd_invert(args: argparse.Namespace) -> None:
 
 
 def cmd_metrics(args: argparse.Namespace) -> None:
-    from . import metrics as M
     from .audio import load_audio
+    from .metrics import audio_metrics
 
     sr = int(args.sr)
-    output = load_audio(args.output, sr=sr)
-    style = load_audio(args.style, sr=sr)
-    rows: dict[str, Any] = {
-        "texture_distance": M.texture_distance(M.texture_statistics(output, sr), M.texture_statistics(style, sr)),
-        "copy_score": M.copy_score(output, style, sr),
-    }
-    normalised = M.normalised_texture_distance(output, style, sr)
-    rows["texture_distance_norm"] = normalised[0] if normalised else None
-    rows["copy_score_reference"] = M.copy_score_reference(style, sr)
-    if args.content is not None:
-        rows["content_distance"] = M.content_distance(output, load_audio(args.content, sr=sr), sr)
+    content = None if args.content is None else load_audio(args.content, sr=sr)
+    rows = audio_metrics(load_audio(args.output, sr=sr), load_audio(args.style, sr=sr), sr, content)
     for key, value in rows.items():
-        print(f"{key}\t{'' if value is None else f'{value:.4f}'}")
+        if key != "content_distance" or content is not None:
+            print(f"{key}\t{'' if value is None else f'{value:.4f}'}")
 
 
 def cmd_presets(args: argparse.Namespace) -> None:

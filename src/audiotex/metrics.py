@@ -396,6 +396,26 @@ def format_value(value: Any) -> str:
     return str(value)
 
 
+def audio_metrics(output: np.ndarray, style: np.ndarray, sr: int,
+                  content: np.ndarray | None = None) -> dict[str, float | None]:
+    """The metrics of an output against its style (and content), all signals at ``sr``.
+
+    Returns ``texture_distance`` (output vs whole style clip), ``texture_distance_reference`` and
+    ``texture_distance_norm`` (:func:`normalised_texture_distance`), ``copy_score``,
+    ``copy_score_reference`` and, for a transfer, ``content_distance``; ``None`` where a value does not
+    apply (a style clip too short for a reference, content metrics of a texture).
+    """
+    normalised = normalised_texture_distance(output, style, sr)
+    return {
+        "texture_distance": texture_distance(texture_statistics(output, sr), texture_statistics(style, sr)),
+        "texture_distance_reference": None if normalised is None else normalised[1],
+        "texture_distance_norm": None if normalised is None else normalised[0],
+        "copy_score": copy_score(output, style, sr),
+        "copy_score_reference": copy_score_reference(style, sr),
+        "content_distance": None if content is None else content_distance(output, content, sr),
+    }
+
+
 def metrics_file(row_id: str, output_audio: str | os.PathLike, style_audio: str | os.PathLike,
                  content_audio: str | os.PathLike | None, synthesized_npy: str | os.PathLike,
                  inversion_json: str | os.PathLike, dst_tsv: str | os.PathLike,
@@ -437,26 +457,18 @@ def metrics_file(row_id: str, output_audio: str | os.PathLike, style_audio: str 
     inversion = _read_json(inversion_json, "the inversion result")
     losses = synth_meta.get("final_losses") or {}
 
-    distance = texture_distance(texture_statistics(output, sr), texture_statistics(style, sr))
-    normalised = normalised_texture_distance(output, style, sr)
+    content = None if content_audio is None else load_audio(content_audio, sr)
     row: dict[str, Any] = {
         "id": row_id,
-        "texture_distance": distance,
-        "texture_distance_reference": None if normalised is None else normalised[1],
-        "texture_distance_norm": None if normalised is None else normalised[0],
-        "copy_score": copy_score(output, style, sr),
-        "copy_score_reference": copy_score_reference(style, sr),
+        **audio_metrics(output, style, sr, content),
         "spectral_convergence": _number(inversion.get("spectral_convergence")),
         "style_loss": _number(losses.get("style")),
         "content_loss": _number(losses.get("content")),
-        "content_distance": None,
         "output_seconds": len(output) / sr,
         "style_seconds": len(style) / sr,
         "synthesis_seconds": _number(synth_meta.get("wall_seconds")),
         "inversion_seconds": _number(inversion.get("wall_seconds")),
     }
-    if content_audio is not None:
-        row["content_distance"] = content_distance(output, load_audio(content_audio, sr), sr)
     write_rows(dst_tsv, [row], METRIC_COLUMNS)
     return row
 
