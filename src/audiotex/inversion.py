@@ -5,8 +5,11 @@ import numpy as np
 import torch
 
 
-def _stft(y: torch.Tensor, n_fft: int, hop_length: int, window: torch.Tensor) -> torch.Tensor:
-    # zero padding of centred frames, as librosa.stft (which made the target spectrograms) does
+def stft(y: torch.Tensor, n_fft: int, hop_length: int, window: torch.Tensor) -> torch.Tensor:
+    """Complex STFT with the framing of audiotex's spectrograms: centred frames, zero padded.
+
+    librosa.stft, which makes the target spectrograms, pads with zeros; torch.stft reflects by default.
+    """
     return torch.stft(y, n_fft=n_fft, hop_length=hop_length, window=window, center=True, pad_mode="constant",
                       return_complex=True)
 
@@ -70,19 +73,19 @@ def griffin_lim(magnitude: np.ndarray | torch.Tensor, n_fft: int, hop_length: in
     frames = mag.shape[1]
     window = torch.hann_window(n_fft, device=device)
     if loop:
-        def istft(spec: torch.Tensor) -> torch.Tensor:
+        def to_wave(spec: torch.Tensor) -> torch.Tensor:
             return circular_istft(spec, n_fft, hop_length, window)
 
-        def stft(y: torch.Tensor) -> torch.Tensor:
+        def to_spec(y: torch.Tensor) -> torch.Tensor:
             return circular_stft(y, n_fft, hop_length, window)
     else:
         length = length or hop_length * (frames - 1)
 
-        def istft(spec: torch.Tensor) -> torch.Tensor:
+        def to_wave(spec: torch.Tensor) -> torch.Tensor:
             return _istft(spec, n_fft, hop_length, window, length)
 
-        def stft(y: torch.Tensor) -> torch.Tensor:
-            return _stft(y, n_fft, hop_length, window)[:, :frames]
+        def to_spec(y: torch.Tensor) -> torch.Tensor:
+            return stft(y, n_fft, hop_length, window)[:, :frames]
 
     if init == "random":
         generator = torch.Generator().manual_seed(seed)
@@ -92,11 +95,11 @@ def griffin_lim(magnitude: np.ndarray | torch.Tensor, n_fft: int, hop_length: in
         angles = torch.ones_like(mag, dtype=torch.complex64)
     previous = torch.zeros_like(angles)
     for _ in range(n_iter):
-        rebuilt = stft(istft(mag * angles))
+        rebuilt = to_spec(to_wave(mag * angles))
         angles = rebuilt - (momentum / (1 + momentum)) * previous if momentum else rebuilt
         angles = angles / (angles.abs() + 1e-16)
         previous = rebuilt
-    y = istft(mag * angles)
+    y = to_wave(mag * angles)
     return y.cpu().numpy().astype(np.float32)
 
 
@@ -116,7 +119,7 @@ def refine_waveform(y: np.ndarray, target_log_magnitude: np.ndarray, n_fft: int,
     optimizer = torch.optim.Adam([wave], lr=learning_rate * scale)
     for _ in range(iterations):
         optimizer.zero_grad(set_to_none=True)
-        mag = _stft(wave, n_fft, hop_length, window)[:, :frames].abs()
+        mag = stft(wave, n_fft, hop_length, window)[:, :frames].abs()
         loss = ((torch.log1p(mag) - target[:, :mag.shape[1]]) ** 2).mean()
         loss.backward()
         optimizer.step()
