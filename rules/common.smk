@@ -144,7 +144,7 @@ def spec_settings(wildcards):
 
 
 def gallery_rows():
-    """One dict per manifest row for audiotex.report.gallery_file (paths relative to the workdir).
+    """One dict per manifest row for audiotex.gallery.gallery_file (paths relative to the workdir).
 
     The settings shown are the row's full resolved set minus the runtime keys, which never change a
     result (and so must not make the page rerun).

@@ -2,7 +2,7 @@
 import sys
 
 from audiotex.jobs import run_job
-from audiotex.report import gallery_file
+from audiotex.gallery import gallery_file
 
 smk = snakemake  # noqa: F821 - injected by Snakemake
 rows = [dict(row) for row in smk.params.rows]

@@ -2,7 +2,7 @@
 import sys
 
 from audiotex.jobs import run_job, single_path
-from audiotex.report import plot_file
+from audiotex.plots import plot_file
 
 smk = snakemake  # noqa: F821 - injected by Snakemake
 sys.exit(run_job(smk.log[0], f"plot {smk.wildcards.id}",

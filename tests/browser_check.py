@@ -1,7 +1,10 @@
-"""Drive headless Chromium from the tests with nothing but subprocess: dump a page's DOM, take a screenshot.
+"""Drive headless Chromium from the tests with nothing but subprocess: dump a page's DOM, run a script
+against a page, take a screenshot.
 
 The gallery page, opened with ``?check``, writes a JSON report of which audio and image elements loaded
 into ``<pre id="media-check" data-state="done">``; :func:`media_check` reads it back from the dumped DOM.
+:func:`drive` opens a page in an iframe of a throwaway harness page and runs a script against it (clicks,
+typing), the way a user would, and reads back what the script returns.
 """
 from __future__ import annotations
 
@@ -17,30 +20,77 @@ CHROMIUM = Path("/usr/bin/chromium")
 _FLAGS = [
     "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
     "--disable-component-update", "--disable-sync", "--no-first-run", "--no-default-browser-check",
-    "--hide-scrollbars", "--mute-audio", "--virtual-time-budget=10000",
+    "--hide-scrollbars", "--mute-audio",
 ]
 
+#: Lets a page wait for media and timers without real waiting; it also makes the page's clock virtual, so
+#: a run that measures time must go without it.
+_VIRTUAL_TIME = "--virtual-time-budget=10000"
 
-def _run(args: list[str], profile: Path, timeout: float) -> str:
-    proc = subprocess.run([str(CHROMIUM), *_FLAGS, f"--user-data-dir={profile}", *args],
+
+def _run(args: list[str], profile: Path, timeout: float, virtual_time: bool = True) -> str:
+    flags = [*_FLAGS, _VIRTUAL_TIME] if virtual_time else _FLAGS
+    proc = subprocess.run([str(CHROMIUM), *flags, f"--user-data-dir={profile}", *args],
                           capture_output=True, text=True, timeout=timeout)
     if proc.returncode != 0:
         raise RuntimeError(f"chromium exited with {proc.returncode}: {proc.stderr[-2000:]}")
     return proc.stdout
 
 
-def dump_dom(url: str, profile: Path, timeout: float = 120) -> str:
-    """The DOM of ``url`` after its scripts ran, as HTML text."""
-    return _run(["--dump-dom", url], profile, timeout)
+def dump_dom(url: str, profile: Path, timeout: float = 120, virtual_time: bool = True) -> str:
+    """The DOM of ``url`` after its scripts ran, as HTML text.
+
+    With ``virtual_time=False`` the DOM is dumped right after the load event and the page's clock is real.
+    """
+    return _run(["--dump-dom", url], profile, timeout, virtual_time)
+
+
+def _report(dom: str, element_id: str) -> dict:
+    found = re.search(rf'<pre id="{element_id}" data-state="(\w+)">(.*?)</pre>', dom, re.S)
+    if found is None or found.group(1) != "done":
+        detail = html.unescape(found.group(2))[:2000] if found else ""
+        raise AssertionError(f"the page did not finish (#{element_id} state: {found and found.group(1)}) {detail}")
+    return json.loads(html.unescape(found.group(2)))
 
 
 def media_check(page: Path, profile: Path, timeout: float = 120) -> dict:
     """Open ``page`` with ``?check`` and return its media report: ``{"audio": [...], "images": [...]}``."""
-    dom = dump_dom(page.resolve().as_uri() + "?check", profile, timeout)
-    found = re.search(r'<pre id="media-check" data-state="(\w+)">(.*?)</pre>', dom, re.S)
-    if found is None or found.group(1) != "done":
-        raise AssertionError(f"the page did not finish its media check (state: {found and found.group(1)})")
-    return json.loads(html.unescape(found.group(2)))
+    return _report(dump_dom(page.resolve().as_uri() + "?check", profile, timeout), "media-check")
+
+
+_HARNESS = """<!DOCTYPE html>
+<html><body>
+<pre id="result" data-state="pending"></pre>
+<iframe id="frame" src="{url}" style="width: 1280px; height: 900px"></iframe>
+<script>
+function drive(frame) {{
+{script}
+}}
+var frame = document.getElementById('frame');
+frame.addEventListener('load', function () {{
+  var out = document.getElementById('result');
+  Promise.resolve().then(function () {{ return drive(frame); }}).then(function (value) {{
+    out.textContent = JSON.stringify(value); out.dataset.state = 'done';
+  }}, function (err) {{
+    out.textContent = String(err && err.stack || err); out.dataset.state = 'failed';
+  }});
+}});
+</script>
+</body></html>
+"""
+
+
+def drive(page: Path, script: str, profile: Path, timeout: float = 180) -> dict:
+    """Load ``page`` in an iframe and run ``script`` (a function body; ``frame`` is the iframe) once it has
+    loaded; return the JSON of what the script returns (or resolves to).
+
+    The harness page is written next to ``profile``; ``--allow-file-access-from-files`` lets it reach into
+    the page's document (both are file:// URLs).
+    """
+    harness = profile.parent / "harness.html"
+    harness.write_text(_HARNESS.format(url=html.escape(page.resolve().as_uri()), script=script))
+    dom = _run(["--allow-file-access-from-files", "--dump-dom", harness.as_uri()], profile, timeout)
+    return _report(dom, "result")
 
 
 def screenshot(url: str, png: Path, profile: Path, width: int = 1280, height: int = 2000,
