@@ -358,21 +358,10 @@ def test_gallery_page_of_10000_rows_stays_small(big_run):
 
 # ------------------------------------------------------------------ in a real browser
 
-def _require_chromium() -> None:
-    """Skip without Chromium, except under CI=true, where a missing browser fails the run."""
-    if browser_check.CHROMIUM.exists():
-        return
-    message = (f"{browser_check.CHROMIUM} not found: install the Debian package 'chromium' "
-               "(apt-get install -y --no-install-recommends chromium) to run the browser tests")
-    if os.environ.get("CI", "").lower() == "true":
-        pytest.fail(f"CI=true and {message}", pytrace=False)
-    pytest.skip(message)
-
-
 @pytest.mark.browser
 @pytest.mark.slow
 def test_gallery_media_load_in_headless_chromium(tiny_run, tmp_path):
-    _require_chromium()
+    browser_check.require_chromium()
     results, rows, metrics = tiny_run
     page = results / "report" / "index.html"
     standalone = results / "report" / "standalone.html"
@@ -440,7 +429,7 @@ return Promise.all(audios.map(a => a.readyState >= 1 ? null : new Promise(r => {
 @pytest.mark.browser
 @pytest.mark.slow
 def test_gallery_of_10000_rows_renders_fast_sorts_filters_and_opens_rows_in_chromium(big_run, tmp_path):
-    _require_chromium()
+    browser_check.require_chromium()
     results, rows, metrics = big_run
     page = results / "report" / "index.html"
     gallery_file(rows, page, metrics)
