@@ -50,6 +50,7 @@ bench-speed: venv
 lint: venv
 	$(BIN)/snakemake --lint
 
-# Regenerate the JSON schemas from src/audiotex/params.py (tests fail while they are stale).
+# Regenerate the JSON schemas and config.yaml's commented keys from src/audiotex/params.py (tests fail
+# while they are stale).
 schemas: venv
-	$(BIN)/python -m audiotex.manifest --write-schemas schemas/
+	$(BIN)/python -m audiotex.manifest --write-schemas schemas/ --write-config-comments config.yaml

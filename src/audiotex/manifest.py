@@ -271,18 +271,92 @@ def write_schemas(folder: str | os.PathLike) -> list[Path]:
     return written
 
 
+#: The lines around config.yaml's generated block of commented keys (:func:`write_config_comments`).
+CONFIG_COMMENTS_BEGIN = "# --- generated from audiotex.params by `make schemas`: do not edit down to the end marker"
+CONFIG_COMMENTS_END = "# --- end of generated keys"
+
+#: The column where a commented key's help starts.
+_HELP_COLUMN = 26
+
+#: What each stage's keys change, as config.yaml's section headings say it.
+_STAGE_HEADINGS = {
+    "decode": "how input files are read (changes here re-decode and redo everything downstream)",
+    "spectrogram": "the STFT (changes here redo the spectrograms and everything downstream)",
+    "synthesize": "the optimisation (changes here redo synthesis and inversion only)",
+    "invert": "back to audio (changes here redo inversion only)",
+    "runtime": "how jobs run, never what they produce (no rerun when changed; not allowed in the manifest)",
+}
+
+
+def config_comments(preset: str = "default", width: int = 116) -> str:
+    """Every parameter key as a commented ``key: value  # help`` line, grouped by the stage that reads it.
+
+    The values are those ``preset`` resolves to (built-in defaults overlaid with the preset), so the block
+    under ``preset: default`` in config.yaml shows what a run actually uses; uncommenting a line keeps it.
+    """
+    import textwrap
+
+    resolved = P.resolve({"preset": preset})
+    lines = [CONFIG_COMMENTS_BEGIN,
+             "# (python -m audiotex.manifest --write-config-comments config.yaml). Each key with the value",
+             f"# `preset: {preset}` gives it; uncomment a line to change that value."]
+    for stage, heading in _STAGE_HEADINGS.items():
+        lines += ["#", f"# --- {stage}: {heading}"]
+        for name, p in P.PARAMS.items():
+            if not p.stages or p.stages[0] != stage:
+                continue
+            setting = "# " + yaml.safe_dump({name: resolved[name]}, default_flow_style=True, width=1000)[1:-2]
+            help_lines = [f"# {line}" for line in textwrap.wrap(p.help, width - _HELP_COLUMN - 2)]
+            if len(setting) + 2 > _HELP_COLUMN:  # a long value: its help goes on the lines below
+                lines.append(setting)
+            else:
+                lines.append(setting.ljust(_HELP_COLUMN) + help_lines.pop(0))
+            lines += ["#".ljust(_HELP_COLUMN) + line for line in help_lines]
+    return "\n".join([*lines, CONFIG_COMMENTS_END]) + "\n"
+
+
+def write_config_comments(path: str | os.PathLike, preset: str = "default") -> bool:
+    """Replace the generated block of ``path`` (a config.yaml) with :func:`config_comments`; True if it changed.
+
+    Raises:
+        AudiotexError: naming the file, if it has not exactly one block between the marker lines.
+    """
+    from .files import atomic_output
+
+    path = Path(path)
+    text = path.read_text()
+    lines = text.splitlines(keepends=True)
+    begins = [i for i, line in enumerate(lines) if line.rstrip("\n") == CONFIG_COMMENTS_BEGIN]
+    ends = [i for i, line in enumerate(lines) if line.rstrip("\n") == CONFIG_COMMENTS_END]
+    if len(begins) != 1 or len(ends) != 1 or ends[0] < begins[0]:
+        raise AudiotexError(f"{path}: expected one generated block between the lines {CONFIG_COMMENTS_BEGIN!r} "
+                            f"and {CONFIG_COMMENTS_END!r}")
+    new = "".join(lines[:begins[0]]) + config_comments(preset) + "".join(lines[ends[0] + 1:])
+    if new == text:
+        return False
+    with atomic_output(path) as tmp:
+        tmp.write_text(new)
+    return True
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m audiotex.manifest",
                                      description="Check an audiotex manifest, or regenerate the JSON schemas.")
     parser.add_argument("--write-schemas", metavar="FOLDER", help="write config/manifest schemas into FOLDER")
+    parser.add_argument("--write-config-comments", metavar="CONFIG",
+                        help="regenerate the commented keys of CONFIG (config.yaml) from audiotex.params")
     parser.add_argument("--check", metavar="MANIFEST", help="read and check MANIFEST, print its rows")
     args = parser.parse_args(argv)
-    if not (args.write_schemas or args.check):
-        parser.error("nothing to do: give --write-schemas FOLDER and/or --check MANIFEST")
+    if not (args.write_schemas or args.write_config_comments or args.check):
+        parser.error("nothing to do: give --write-schemas FOLDER, --write-config-comments CONFIG "
+                     "and/or --check MANIFEST")
     try:
         if args.write_schemas:
             for path in write_schemas(args.write_schemas):
                 print(f"wrote {path}")
+        if args.write_config_comments:
+            changed = write_config_comments(args.write_config_comments)
+            print(f"{'wrote' if changed else 'unchanged:'} {args.write_config_comments}")
         if args.check:
             print(read_manifest(args.check).to_string(index=False))
     except AudiotexError as err:
