@@ -140,6 +140,22 @@ def test_end_to_end_run_makes_audio(finished_run):
 
 
 @pytest.mark.slow
+@pytest.mark.browser
+def test_gallery_of_a_real_run_plays_every_row_in_chromium(finished_run, tmp_path):
+    import browser_check  # tests/browser_check.py
+
+    browser_check.require_chromium()
+    n_players = sum(3 if content else 2 for _, _, content, _ in ROWS)
+    for page in ("index.html", "gallery-standalone.html"):  # media linked, then embedded
+        report = browser_check.media_check(finished_run / "results" / "report" / page, tmp_path / "profile")
+        assert sorted({a["row"] for a in report["audio"]}) == sorted(row[0].lower() for row in ROWS)
+        assert len(report["audio"]) == n_players and len(report["images"]) == len(ROWS)
+        for audio in report["audio"]:
+            assert audio["error"] is None and audio["duration"] and audio["duration"] > 1.0, audio
+        assert all(image["naturalWidth"] > 500 for image in report["images"]), report["images"]
+
+
+@pytest.mark.slow
 def test_nothing_changed_plans_nothing(finished_run):
     assert rule_counts(dry_run(finished_run)) == Counter()
 

@@ -138,7 +138,8 @@
       : el('p', { 'class': 'overrides muted', text: 'No manifest overrides: config.yaml and defaults only.' });
     var list = el('div', { 'class': 'settings' }, keys.map(function (k) {
       var overridden = overrides.indexOf(k) !== -1;
-      return el('div', overridden ? { 'class': 'setting override', title: 'set in the manifest' } : { 'class': 'setting' },
+      var attrs = overridden ? { 'class': 'setting override', title: 'set in the manifest' } : { 'class': 'setting' };
+      return el('div', attrs,
         [el('span', { text: k }), el('b', { text: values[k] })]);
     }));
     var details = el('details', {}, [el('summary', { text: 'All effective settings (' + keys.length + ')' }), list]);
@@ -147,7 +148,8 @@
   }
   function card(row) {
     var id = row[0], media = row[3];
-    var image = el('img', { src: media[3], alt: 'spectrograms and loss curves of ' + id, width: '1210', height: '715' });
+    var image = el('img', { src: media[3], alt: 'spectrograms and loss curves of ' + id,
+      width: '1210', height: '715' });
     // a data: URI cannot be opened as a page, so only linked images open full size
     var plot = media[3].indexOf('data:') === 0 ? image : el('a', { href: media[3], title: 'open full size' }, [image]);
     var run = [];
