@@ -27,8 +27,10 @@ rule plot:
         "../scripts/plot.py"
 
 
-# index.html links the media relative to results/report/ (small; open it from results/). The standalone
-# copy embeds them, so it is the one in Snakemake's report and the one to copy or mail on its own.
+# index.html links the media relative to results/report/ (small at any number of rows: a table, and each
+# row's card built when it is opened; open it from results/). The standalone copy embeds the media of the
+# first audiotex.gallery.EMBED_MEDIA_ROWS rows, so it is the one in Snakemake's report and the one to copy
+# or mail on its own.
 rule gallery:
     input:
         media=gallery_inputs,
