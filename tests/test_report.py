@@ -392,6 +392,26 @@ def test_gallery_media_load_in_headless_chromium(tiny_run, tmp_path):
     print(f"browser checks took {time.perf_counter() - started:.1f} s; screenshot: {shot}")
 
 
+@pytest.mark.browser
+@pytest.mark.slow
+def test_gallery_sorts_numbers_as_numbers_and_text_as_text_in_chromium(tiny_run, tmp_path):
+    browser_check.require_chromium()
+    _, rows, _ = tiny_run
+    metrics = tmp_path / "metrics.tsv"
+    metrics.write_text("id\tscore\tverdict\nnoise\t10\t10\nhum#2\t9\tfar\nspeech_as_rain\t100\t9\n")
+    page = tmp_path / "report" / "index.html"
+    gallery_file(rows, page, metrics)
+    profile = tmp_path / "chromium-profile"
+
+    def order(query: str) -> list[str]:
+        return re.findall(r'<tr data-id="([^"]*)"', browser_check.dump_dom(page.resolve().as_uri() + query, profile))
+
+    assert order("") == ["hum#2", "noise", "speech_as_rain"]  # by id
+    assert order("?sort=score") == ["hum#2", "noise", "speech_as_rain"]  # 9 < 10 < 100
+    assert order("?sort=score&desc") == ["speech_as_rain", "noise", "hum#2"]
+    assert order("?sort=verdict") == ["noise", "speech_as_rain", "hum#2"]  # a text column: "10" < "9" < "far"
+
+
 #: Drives the 10,000-row page in an iframe as a user would: sort by a metric twice, filter, open a row.
 _DRIVE_10000 = """
 var doc = frame.contentDocument, result = {};

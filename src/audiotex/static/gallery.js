@@ -31,12 +31,14 @@
   function cell(row, c) { return c === 0 ? row[0] : c === 1 ? row[1] : row[2][c - 2]; }
   function display(value) { return value === null || value === undefined ? '\u2014' : String(value); }
 
-  // Sorting: missing values last in either direction; ties keep id order (rows arrive sorted by id).
+  // Sorting: missing values last in either direction; ties keep id order (rows arrive sorted by id). A
+  // column with any text in it sorts as text, so numbers and words never compare with each other.
   function order() {
-    var c = state.sort, sign = state.desc ? -1 : 1;
+    var c = state.sort, sign = state.desc ? -1 : 1, numeric = columns[c].numeric;
     shown.sort(function (a, b) {
       var x = cell(rows[a], c), y = cell(rows[b], c);
       if (x === null || y === null) { return x === y ? a - b : (x === null ? 1 : -1); }
+      if (!numeric) { x = String(x); y = String(y); }
       if (x < y) { return -sign; }
       if (x > y) { return sign; }
       return a - b;
