@@ -430,6 +430,9 @@ result.ascending = column('texture_distance');
 doc.querySelector('#rows th[data-column="texture_distance"]').click();
 result.descending = column('texture_distance');
 result.ariaSort = doc.querySelector('#rows th[data-column="texture_distance"]').getAttribute('aria-sort');
+doc.querySelector('#rows th[data-column="copy_score"]').dispatchEvent(new KeyboardEvent('keydown', { key: 'Enter' }));
+result.byKeyboard = column('copy_score');
+result.keyboardSort = doc.querySelector('#rows th[data-column="copy_score"]').getAttribute('aria-sort');
 var box = doc.getElementById('filter');
 box.value = 'row0123';
 box.dispatchEvent(new Event('input'));
@@ -476,6 +479,8 @@ def test_gallery_of_10000_rows_renders_fast_sorts_filters_and_opens_rows_in_chro
     descending = [float(v) for v in result["descending"]]
     assert descending == sorted(descending, reverse=True)
     assert descending[0] == pytest.approx(expected[-1], rel=1e-3) and result["ariaSort"] == "descending"
+    by_keyboard = [float(v) for v in result["byKeyboard"]]
+    assert by_keyboard == sorted(by_keyboard) and result["keyboardSort"] == "ascending"
     assert sorted(result["filteredIds"]) == [f"row0123{i}" for i in range(10)]
     assert result["filteredCount"] == "10 of 10,000 rows"
     assert result["cards"] == ["card-row01232"]

@@ -57,7 +57,7 @@
     var tr = el('tr');
     columns.forEach(function (col, c) {
       // <wbr> after underscores lets long metric names wrap instead of widening the table
-      var th = el('th', { scope: 'col', 'data-column': col.name, title: 'sort by ' + col.name });
+      var th = el('th', { scope: 'col', 'data-column': col.name, title: 'sort by ' + col.name, tabindex: '0' });
       col.name.split('_').forEach(function (part, i) {
         if (i) { th.appendChild(document.createTextNode('_')); th.appendChild(el('wbr')); }
         th.appendChild(document.createTextNode(part));
@@ -70,6 +70,10 @@
         order();
         header();
         render();
+        thead.querySelectorAll('th')[c].focus();
+      });
+      th.addEventListener('keydown', function (event) {  // sortable from the keyboard too
+        if (event.key === 'Enter' || event.key === ' ') { event.preventDefault(); th.click(); }
       });
       tr.appendChild(th);
     });
