@@ -122,3 +122,13 @@ def test_save_every_keeps_intermediate_spectrograms(tmp_path):
     assert saved == ["o.iter00002.npy", "o.iter00004.npy"]
     first, last = np.load(tmp_path / saved[0]), np.load(out)
     assert np.array_equal(np.load(tmp_path / saved[1]), last) and not np.array_equal(first, last)
+
+
+def test_texture_with_the_rhythm_term_and_a_pooled_layer(tmp_path):
+    """fast's pooled layer and autocorr_weight=1 used to stop at iteration 1 as 'diverged' (issue 11, item 1)."""
+    out = tmp_path / "rhythm.wav"
+    assert main(["texture", str(DEMO / "env_fire_furnace_minetest.ogg"), str(out), "--preset", "fast",
+                 "--duration", "2", "--set", "autocorr_weight=1", "--set", "iterations=3", "--set", "n_iter=4",
+                 "--quiet"]) == 0
+    y, sr = sf.read(out)
+    assert len(y) / sr == pytest.approx(2.0, abs=0.05) and np.isfinite(y).all() and np.abs(y).max() > 1e-3

@@ -223,3 +223,17 @@ def test_band_moments_tell_sparse_from_gaussian():
     assert float(c_skew.min()) > 3 and float(c_logk.min()) > np.log(10)
     assert float(L.moment_loss(gaussian, bands, c_skew, c_logk)) > 1.0
     assert float(L.moment_loss(clicks, bands, c_skew, c_logk)) == pytest.approx(0.0, abs=1e-6)
+
+
+@pytest.mark.parametrize("n_frames", [18, 30, 60])
+def test_rhythm_term_with_a_pooled_layer_stays_finite(fire_spec, n_frames):
+    """The lag cap must follow each layer's feature length, pooled layers included (issue 11, item 1)."""
+    s = tiny_settings(layers="5x16,9x16/2", autocorr_weight=1.0, iterations=3)
+    result = synthesize(fire_spec, None, n_frames=n_frames, settings=s)
+    assert all(np.isfinite(row["autocorr"]) and np.isfinite(row["loss"]) for row in result.losses)
+    assert result.losses[-1]["autocorr"] > 0.0
+
+
+def test_autocorrelation_of_a_single_frame_is_finite():
+    ac = L.autocorrelation(torch.rand(3, 1), 1)
+    assert ac.shape == (3, 1) and torch.isfinite(ac).all()

@@ -43,14 +43,16 @@ def autocorrelation(features: torch.Tensor, max_lag: int) -> torch.Tensor:
     """Time autocorrelation of each filter for lags ``1..max_lag``: ``sum_t f(t) f(t+lag) / (frames - lag)``.
 
     Computed with an FFT (zero padded, so no wrap-around). Dividing by the number of overlapping frames
-    makes it comparable between clips of different lengths. Returns ``(filters, max_lag)``.
+    makes it comparable between clips of different lengths; lags with no overlap give 0. Returns
+    ``(filters, max_lag)``.
     """
     frames = features.shape[-1]
     n = 1 << (2 * frames - 1).bit_length()
     spectrum = torch.fft.rfft(features, n=n)
     corr = torch.fft.irfft(spectrum * spectrum.conj(), n=n)[..., 1:max_lag + 1]
     overlap = torch.arange(frames - 1, frames - max_lag - 1, -1, device=features.device, dtype=features.dtype)
-    return corr / overlap
+    # a lag as long as the map has no overlapping frames: its sum is 0, and 0 / 0 would poison the loss
+    return corr / overlap.clamp_min(1)
 
 
 def autocorrelation_loss(features: list[torch.Tensor], target_autocorr: list[torch.Tensor], max_lag: int,

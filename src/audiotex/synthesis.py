@@ -88,9 +88,11 @@ class Objective:
                 self.target_content = bank_features(content, self.kernels, self.layers, self.circular)
             self.max_lag = 0
             if self.weights["autocorr"]:
-                shortest = min(f.shape[1] for f in style_feats)
-                self.max_lag = max(1, min(int(s["autocorr_max_lag"] * frames_per_second), shortest // 2,
-                                          (n_frames - max(l.width for l in self.layers) + 1) // 2))
+                # a lag needs frames on both sides: cap it at half the shortest feature map, style's or
+                # output's; a pooled layer has n_frames // pool frames before its convolution
+                output_lengths = [n_frames // l.pool - (0 if self.circular else l.width - 1) for l in self.layers]
+                shortest = min(min(f.shape[1] for f in style_feats), *output_lengths)
+                self.max_lag = max(1, min(int(s["autocorr_max_lag"] * frames_per_second), shortest // 2))
                 self.target_autocorr = [L.autocorrelation(f, self.max_lag) for f in style_feats]
             self.style = style
             self.window = max(1, int(round(s["diversity_window"] * frames_per_second)))
