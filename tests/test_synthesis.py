@@ -84,6 +84,43 @@ def test_diversity_sees_copies_at_any_shift():
     assert float(L.diversity_loss(fresh, ref, 20)) < 0.5
 
 
+@pytest.mark.parametrize("frames,reference_frames,window", [(120, 90, 17), (40, 200, 40), (30, 30, 1)])
+def test_shift_similarity_equals_the_identity_convolution(frames, reference_frames, window):
+    """The running-sum form gives the w x w identity convolution's values (its definition, written out)."""
+    gen = torch.Generator().manual_seed(frames)
+    spec, reference = torch.rand(16, frames, generator=gen), torch.rand(16, reference_frames, generator=gen)
+    centre = reference.mean(dim=1, keepdim=True)
+
+    def unit(x):
+        x = x - centre
+        return x / (x.norm(dim=0, keepdim=True) + 1e-8)
+
+    frame_sim = unit(spec).T @ unit(reference)
+    eye = torch.eye(window)[None, None] / window
+    expected = torch.nn.functional.conv2d(frame_sim[None, None], eye)[0, 0]
+    got = L.shift_similarity(spec, reference, window)
+    assert got.shape == expected.shape == (frames - window + 1, reference_frames - window + 1)
+    assert float((got - expected).abs().max()) < 1e-6
+    prepared = L.shift_similarity(spec, L.frame_reference(reference), window)
+    assert torch.equal(prepared, got)
+
+
+def test_diversity_gradient_equals_the_identity_convolution_gradient():
+    gen = torch.Generator().manual_seed(1)
+    spec, reference = torch.rand(8, 50, generator=gen), torch.rand(8, 60, generator=gen)
+    ref = L.frame_reference(reference)
+
+    def by_convolution(x):
+        sim = L.unit_frames(x, ref.centre).T @ ref.units
+        sim = torch.nn.functional.conv2d(sim[None, None], torch.eye(9)[None, None] / 9)[0, 0]
+        return (torch.logsumexp(20.0 * sim, dim=1) / 20.0).mean()
+
+    a, b = spec.clone().requires_grad_(True), spec.clone().requires_grad_(True)
+    L.diversity_loss(a, ref, 9).backward()
+    by_convolution(b).backward()
+    assert torch.allclose(a.grad, b.grad, atol=1e-6, rtol=1e-4)
+
+
 def test_texture_lowers_style_loss_by_orders_of_magnitude(fire_spec):
     result = synthesize(fire_spec, None, n_frames=fire_spec.shape[1], settings=tiny_settings())
     first, last = result.losses[0]["style"], result.losses[-1]["style"]

@@ -94,7 +94,7 @@ class Objective:
                 shortest = min(min(f.shape[1] for f in style_feats), *output_lengths)
                 self.max_lag = max(1, min(int(s["autocorr_max_lag"] * frames_per_second), shortest // 2))
                 self.target_autocorr = [L.autocorrelation(f, self.max_lag) for f in style_feats]
-            self.style = style
+            self.diversity_reference = L.frame_reference(style) if self.weights["diversity"] else None
             self.window = max(1, int(round(s["diversity_window"] * frames_per_second)))
             self.target_mean = style.mean(dim=1)
             if self.weights["bands"] or self.weights["moments"]:
@@ -114,7 +114,7 @@ class Objective:
         if self.weights["autocorr"]:
             terms["autocorr"] = L.autocorrelation_loss(feats, self.target_autocorr, self.max_lag, self.kind)
         if self.weights["diversity"]:
-            terms["diversity"] = L.diversity_loss(spec, self.style, self.window)
+            terms["diversity"] = L.diversity_loss(spec, self.diversity_reference, self.window)
         if self.weights["spectrum"]:
             terms["spectrum"] = L.spectrum_loss(spec, self.target_mean)
         if self.weights["bands"]:
