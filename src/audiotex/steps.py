@@ -106,7 +106,8 @@ def synthesize_file(style: str | os.PathLike, content: str | os.PathLike | None,
 
     Reads keys: the synthesize stage's (see ``audiotex.params``). Returns the sidecar's contents.
     """
-    from .synthesis import resolve_device, synthesize
+    from .device import resolve_device
+    from .synthesis import synthesize
 
     s = _full(settings)
     style_spec, style_meta = load_spectrogram(style)
@@ -160,7 +161,7 @@ def invert_file(src: str | os.PathLike, dst: str | os.PathLike, settings: Mappin
     """
     from .inversion import griffin_lim, refine_waveform
     from .metrics import spectral_convergence
-    from .synthesis import resolve_device
+    from .device import resolve_device
 
     s = _full(settings)
     spec, meta = load_spectrogram(src)

@@ -45,17 +45,6 @@ class SynthesisResult:
     resumed_from: int | None = None
 
 
-def resolve_device(name: str | torch.device = "auto") -> torch.device:
-    """``"auto"`` -> CUDA when available, else CPU; ``"cuda"`` without a GPU is an error."""
-    if isinstance(name, torch.device):
-        return name
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name.startswith("cuda") and not torch.cuda.is_available():
-        raise AudiotexError("key 'device': cuda was asked for but torch sees no CUDA device")
-    return torch.device(name)
-
-
 def fit_length(spec: np.ndarray, n_frames: int) -> np.ndarray:
     """Tile ``spec`` along time and crop to ``n_frames`` (a content clip shorter or longer than the output)."""
     reps = -(-n_frames // spec.shape[1])
