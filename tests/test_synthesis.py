@@ -274,3 +274,19 @@ def test_rhythm_term_with_a_pooled_layer_stays_finite(fire_spec, n_frames):
 def test_autocorrelation_of_a_single_frame_is_finite():
     ac = L.autocorrelation(torch.rand(3, 1), 1)
     assert ac.shape == (3, 1) and torch.isfinite(ac).all()
+
+
+def test_float64_input_gives_the_float32_result(fire_spec):
+    """A float64 array (numpy's default) used to raise a raw 'expected scalar type Double' RuntimeError."""
+    from audiotex.synthesis import synthesize_waveform
+
+    s = tiny_settings(iterations=3, content_weight=1.0)
+    single = synthesize(fire_spec, fire_spec, n_frames=50, settings=s).spectrogram
+    double = synthesize(fire_spec.astype(np.float64), fire_spec.astype(np.float64), n_frames=50, settings=s)
+    assert double.spectrogram.dtype == np.float32
+    assert np.allclose(double.spectrogram, single, atol=1e-5)
+    y0 = np.random.default_rng(0).standard_normal(3200).astype(np.float32) * 0.1
+    wave32 = synthesize_waveform(y0, fire_spec, None, n_fft=256, hop_length=64, settings=s, iterations=2)
+    wave64 = synthesize_waveform(y0.astype(np.float64), fire_spec.astype(np.float64), None, n_fft=256,
+                                 hop_length=64, settings=s, iterations=2)
+    assert wave64.dtype == np.float32 and np.allclose(wave64, wave32, atol=1e-5)

@@ -60,6 +60,9 @@ class Objective:
     def __init__(self, style: torch.Tensor, content: torch.Tensor | None, n_frames: int,
                  settings: Mapping[str, Any], frames_per_second: float):
         s = dict(settings)
+        # the banks are float32: a float64 clip (numpy's default dtype) is computed like any other
+        style = style.to(torch.float32)
+        content = None if content is None else content.to(torch.float32)
         self.layers = parse_layers(s["layers"])
         self.kernels = make_bank(style.shape[0], self.layers, seed=s["seed"], device=style.device)
         self.circular = bool(s["loop"])
