@@ -290,3 +290,109 @@ def test_float64_input_gives_the_float32_result(fire_spec):
     wave64 = synthesize_waveform(y0.astype(np.float64), fire_spec.astype(np.float64), None, n_fft=256,
                                  hop_length=64, settings=s, iterations=2)
     assert wave64.dtype == np.float32 and np.allclose(wave64, wave32, atol=1e-5)
+
+
+@pytest.fixture(scope="module")
+def speech_spec(tmp_path_factory):
+    out = tmp_path_factory.mktemp("spec") / "speech.npy"
+    steps.spectrogram_file(DEMO / "sp_arctic_a0009.wav", out, {**TINY, "input_duration": 1.0})
+    return load_spectrogram(out)[0]
+
+
+def _waveform_objective(y, style, content, settings):
+    """The objective of the waveform's own log1p|STFT| (n_fft 256, hop 64, 8 kHz), total and terms."""
+    from audiotex.synthesis import Objective
+
+    mag = torch.stft(torch.from_numpy(y), 256, 64, window=torch.hann_window(256), center=True,
+                     pad_mode="constant", return_complex=True).abs()
+    spec = torch.log1p(mag)
+    content_t = None if content is None else torch.from_numpy(content[:, :spec.shape[1]])
+    total, terms = Objective(torch.from_numpy(style), content_t, spec.shape[1], settings, 125.0)(spec)
+    return float(total), {k: float(v) for k, v in terms.items()}
+
+
+@pytest.fixture(scope="module")
+def speech_griffin_lim(speech_spec):
+    from audiotex.inversion import griffin_lim
+
+    return griffin_lim(np.expm1(speech_spec), 256, 64, n_iter=16)
+
+
+def test_waveform_optimisation_with_adam_lowers_the_loss_fivefold(fire_spec, speech_griffin_lim):
+    from audiotex.synthesis import synthesize_waveform
+
+    s = tiny_settings(optimizer="adam")
+    y1 = synthesize_waveform(speech_griffin_lim, fire_spec, None, n_fft=256, hop_length=64, settings=s,
+                             iterations=30)
+    before, after = _waveform_objective(speech_griffin_lim, fire_spec, None, s)[0], \
+        _waveform_objective(y1, fire_spec, None, s)[0]
+    assert after < before / 5, (before, after)
+
+
+def test_waveform_optimisation_keeps_the_content_when_asked(fire_spec, speech_spec, speech_griffin_lim):
+    from audiotex.synthesis import synthesize_waveform
+
+    with_content = tiny_settings(content_weight=1.0)
+    kept = synthesize_waveform(speech_griffin_lim, fire_spec, speech_spec, n_fft=256, hop_length=64,
+                               settings=with_content, iterations=10)
+    dropped = synthesize_waveform(speech_griffin_lim, fire_spec, speech_spec, n_fft=256, hop_length=64,
+                                  settings=tiny_settings(content_weight=0.0), iterations=10)
+    kept_terms = _waveform_objective(kept, fire_spec, speech_spec, with_content)[1]
+    dropped_terms = _waveform_objective(dropped, fire_spec, speech_spec, with_content)[1]
+    assert kept_terms["content"] < dropped_terms["content"] / 5, (kept_terms, dropped_terms)
+
+
+def test_waveform_optimisation_divergence_is_a_clear_error(fire_spec, speech_griffin_lim):
+    from audiotex.synthesis import synthesize_waveform
+
+    with pytest.raises(AudiotexError, match="waveform optimisation diverged"):
+        synthesize_waveform(speech_griffin_lim, fire_spec, None, n_fft=256, hop_length=64,
+                            settings=tiny_settings(optimizer="adam", learning_rate=1e30), iterations=3)
+
+
+def test_adam_checkpoint_resume_equals_uninterrupted_run(fire_spec, tmp_path):
+    """Adam's moment estimates travel in the checkpoint: a resumed run continues exactly."""
+    s = tiny_settings(iterations=12, optimizer="adam", learning_rate=0.05)
+    reference = synthesize(fire_spec, None, n_frames=60, settings=s)
+    ckpt = tmp_path / "adam.pt"
+
+    def die_at_8(iteration, terms):
+        if iteration == 8:
+            raise Stop
+
+    with pytest.raises(Stop):
+        synthesize(fire_spec, None, n_frames=60, settings=s, checkpoint=ckpt, checkpoint_every=5, progress=die_at_8)
+    resumed = synthesize(fire_spec, None, n_frames=60, settings=s, checkpoint=ckpt, checkpoint_every=5)
+    assert resumed.resumed_from == 5
+    assert [r["iteration"] for r in resumed.losses] == list(range(1, 13))
+    assert np.allclose(resumed.spectrogram, reference.spectrogram, rtol=0, atol=1e-6)
+    assert [r["loss"] for r in resumed.losses[5:]] == pytest.approx([r["loss"] for r in reference.losses[5:]],
+                                                                    rel=1e-5)
+    assert not np.allclose(reference.spectrogram, synthesize(fire_spec, None, n_frames=60,
+                                                              settings={**s, "iterations": 5}).spectrogram)
+
+
+def test_default_preset_end_to_end_refines_toward_the_statistics(tmp_path):
+    """The default preset's path, tiny: synthesis, Griffin-Lim, then the waveform optimised against the
+    statistics named by the synthesis sidecar (steps._refine_to_statistics) lowers the objective."""
+    from audiotex.audio import load_audio
+    from audiotex.spectrogram import log_spectrogram
+    from audiotex.synthesis import Objective
+
+    tiny = {"preset": "default", "sr": 16000, "input_duration": 1.2, "duration": 1.0, "iterations": 2,
+            "n_iter": 8}
+    style, out = tmp_path / "style.npy", tmp_path / "out.npy"
+    steps.spectrogram_file(DEMO / "env_water_stream_minetest.ogg", style, tiny)
+    meta = steps.synthesize_file(style, None, out, tiny, device="cpu")
+    assert meta["settings"]["layers"] == P.PRESETS["default"]["layers"]
+    plain, refined = tmp_path / "plain.wav", tmp_path / "refined.wav"
+    steps.invert_file(out, plain, {**tiny, "refine_iterations": 0}, device="cpu")
+    steps.invert_file(out, refined, {**tiny, "refine_iterations": 8}, device="cpu")
+    style_spec = torch.from_numpy(load_spectrogram(style)[0])
+    settings = P.stage_settings(P.resolve(tiny), "synthesize")
+
+    def loss_of(wav):
+        spec = torch.from_numpy(log_spectrogram(load_audio(wav, sr=16000), 512, 128))
+        return float(Objective(style_spec, None, spec.shape[1], settings, 125.0)(spec)[0])
+
+    assert loss_of(refined) < loss_of(plain) * 0.8, (loss_of(plain), loss_of(refined))
