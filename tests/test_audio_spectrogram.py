@@ -22,18 +22,18 @@ def test_decodes_real_files_to_mono_at_target_rate(name):
     assert np.abs(y).max() > 1e-3
 
 
-def test_decodes_formats_written_here(tmp_path):
+@pytest.mark.parametrize("fmt", ["wav", "flac", "ogg", "mp3"])
+def test_decodes_formats_written_here(tmp_path, fmt):
     t = np.arange(16000) / 16000
     tone = (0.3 * np.sin(2 * np.pi * 440 * t)).astype(np.float32)
-    for fmt in ("wav", "flac", "ogg", "mp3"):
-        path = tmp_path / f"tone.{fmt}"
-        try:
-            sf.write(path, np.stack([tone, tone], 1), 16000)
-        except Exception as err:  # a libsndfile without that codec cannot write it either
-            pytest.skip(f"libsndfile cannot write {fmt}: {err}")
-        y = load_audio(path, sr=16000)
-        assert abs(y.size - tone.size) < 2000, fmt  # lossy codecs pad a little
-        assert np.corrcoef(y[1000:9000], tone[1000:9000])[0, 1] > 0.95, fmt
+    path = tmp_path / f"tone.{fmt}"
+    try:
+        sf.write(path, np.stack([tone, tone], 1), 16000)
+    except Exception as err:  # a libsndfile without that codec cannot write it: only this format skips
+        pytest.skip(f"libsndfile cannot write {fmt}: {err}")
+    y = load_audio(path, sr=16000)
+    assert abs(y.size - tone.size) < 2000  # lossy codecs pad a little
+    assert np.corrcoef(y[1000:9000], tone[1000:9000])[0, 1] > 0.95
 
 
 @pytest.mark.parametrize("make,fragment", [
