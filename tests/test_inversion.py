@@ -88,3 +88,19 @@ def test_loop_inversion_is_seamless():
     plain = griffin_lim(target, N_FFT, HOP, 64, length=frames * HOP)
     plain_errors = frame_errors(plain)
     assert plain_errors[0] > 2 * np.median(plain_errors), (plain_errors[0], np.median(plain_errors))
+
+
+@pytest.mark.parametrize("n_fft,hop,samples", [(256, 64, 4096), (512, 128, 7001), (2048, 512, 22050)])
+def test_torch_log_magnitude_is_the_spectrogram_of_the_files(n_fft, hop, samples):
+    """The waveform optimisers' log1p|STFT| (torch) has the framing and values of log_spectrogram (librosa),
+    the spectrograms they are compared with: same frames, same bins, same numbers."""
+    import torch
+
+    from audiotex.inversion import log_magnitude, stft
+    from audiotex.spectrogram import log_spectrogram
+
+    y = load_audio(DEMO / "env_water_stream_minetest.ogg", sr=22050, duration=1.0)[:samples]
+    expected = log_spectrogram(y, n_fft, hop)
+    got = log_magnitude(stft(torch.from_numpy(y), n_fft, hop, torch.hann_window(n_fft))).numpy()
+    assert got.shape == expected.shape
+    assert np.abs(got - expected).max() < 1e-4

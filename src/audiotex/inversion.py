@@ -14,6 +14,16 @@ def stft(y: torch.Tensor, n_fft: int, hop_length: int, window: torch.Tensor) -> 
                       return_complex=True)
 
 
+def log_magnitude(spec: torch.Tensor, eps: float = 1e-12) -> torch.Tensor:
+    """``log1p|spec|`` of a complex STFT: the torch twin of :func:`audiotex.spectrogram.log_spectrogram`.
+
+    The magnitude is ``sqrt(re^2 + im^2 + eps)``: ``|z|`` has no gradient at 0, and a waveform optimised
+    through this function meets exact zeros (silence, the zero padding of the first and last frames).
+    ``eps`` moves no value by more than ``sqrt(eps)``.
+    """
+    return torch.log1p(torch.sqrt(spec.real ** 2 + spec.imag ** 2 + eps))
+
+
 def _istft(spec: torch.Tensor, n_fft: int, hop_length: int, window: torch.Tensor, length: int) -> torch.Tensor:
     return torch.istft(spec, n_fft=n_fft, hop_length=hop_length, window=window, center=True, length=length)
 
@@ -119,8 +129,8 @@ def refine_waveform(y: np.ndarray, target_log_magnitude: np.ndarray, n_fft: int,
     optimizer = torch.optim.Adam([wave], lr=learning_rate * scale)
     for _ in range(iterations):
         optimizer.zero_grad(set_to_none=True)
-        mag = stft(wave, n_fft, hop_length, window)[:, :frames].abs()
-        loss = ((torch.log1p(mag) - target[:, :mag.shape[1]]) ** 2).mean()
+        log_mag = log_magnitude(stft(wave, n_fft, hop_length, window)[:, :frames])
+        loss = ((log_mag - target[:, :log_mag.shape[1]]) ** 2).mean()
         loss.backward()
         optimizer.step()
     return wave.detach().cpu().numpy().astype(np.float32)

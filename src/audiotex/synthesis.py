@@ -303,12 +303,10 @@ def synthesize_waveform(y0: np.ndarray, style: np.ndarray, content: np.ndarray |
     # a copy: from_numpy shares memory, and the optimiser works in place
     y = torch.tensor(np.asarray(y0, dtype=np.float32), device=device).requires_grad_(True)
 
-    from .inversion import stft
+    from . import inversion
 
     def log_magnitude(wave: torch.Tensor) -> torch.Tensor:
-        z = stft(wave, n_fft, hop_length, window)
-        # sqrt(re^2 + im^2 + eps): |z| has no gradient at 0
-        return torch.log1p(torch.sqrt(z.real ** 2 + z.imag ** 2 + 1e-12))
+        return inversion.log_magnitude(inversion.stft(wave, n_fft, hop_length, window))
 
     with torch.no_grad():
         n_frames = log_magnitude(y).shape[1]
