@@ -37,6 +37,20 @@ def test_parse_layers():
         parse_layers("11x0")
 
 
+@pytest.mark.parametrize("text", ["11x4096", " 3 x 16 / 2 ,5x8", "63x256/2,3x256", "11x4096,", "11*4096",
+                                  "11x", "x16", "3x16/", "3x16/2/2", "", "3x16;5x8", "-3x16"])
+def test_schema_pattern_and_parser_accept_the_same_layer_specs(text):
+    """One grammar: what the schemas let through is exactly what parse_layers reads."""
+    import re
+
+    try:
+        parse_layers(text)
+        parsed = True
+    except AudiotexError:
+        parsed = False
+    assert bool(re.match(P.LAYERS_PATTERN, text)) == parsed
+
+
 def test_bank_is_seeded_and_has_the_seed_std():
     layers = parse_layers("11x512")
     a, b, c = make_bank(1025, layers, 1), make_bank(1025, layers, 1), make_bank(1025, layers, 2)
