@@ -115,11 +115,13 @@ def griffin_lim(magnitude: np.ndarray | torch.Tensor, n_fft: int, hop_length: in
 
 def refine_waveform(y: np.ndarray, target_log_magnitude: np.ndarray, n_fft: int, hop_length: int,
                     iterations: int = 100, learning_rate: float = 1e-3,
-                    device: torch.device | str = "cpu") -> np.ndarray:
+                    device: torch.device | str = "cpu", loop: bool = False) -> np.ndarray:
     """Optimise the waveform itself so that ``log1p|STFT(y)|`` matches the target, starting from ``y``.
 
     A differentiable STFT means no phase has to be guessed (Caracalla & Roebel): Griffin-Lim's output is
-    only the starting point. Adam on the squared log-magnitude error.
+    only the starting point. Adam on the squared log-magnitude error. With ``loop``, ``y`` is one period
+    of a loop (as :func:`griffin_lim` makes it) and the STFT wraps around (:func:`circular_stft`): the frames
+    across the seam are matched too, instead of edge frames half full of zero padding.
     """
     target = torch.as_tensor(np.asarray(target_log_magnitude, dtype=np.float32), device=device)
     frames = target.shape[1]
@@ -129,7 +131,8 @@ def refine_waveform(y: np.ndarray, target_log_magnitude: np.ndarray, n_fft: int,
     optimizer = torch.optim.Adam([wave], lr=learning_rate * scale)
     for _ in range(iterations):
         optimizer.zero_grad(set_to_none=True)
-        log_mag = log_magnitude(stft(wave, n_fft, hop_length, window)[:, :frames])
+        spec = circular_stft(wave, n_fft, hop_length, window) if loop else stft(wave, n_fft, hop_length, window)
+        log_mag = log_magnitude(spec[:, :frames])
         loss = ((log_mag - target[:, :log_mag.shape[1]]) ** 2).mean()
         loss.backward()
         optimizer.step()

@@ -176,7 +176,7 @@ def invert_file(src: str | os.PathLike, dst: str | os.PathLike, settings: Mappin
         y = _refine_to_statistics(y, meta, s, torch_device)
     elif s["refine_iterations"]:
         y = refine_waveform(y, spec, n_fft=n_fft, hop_length=hop, iterations=s["refine_iterations"],
-                            device=torch_device)
+                            device=torch_device, loop=s["loop"])
     write_audio(dst, y, sr)
     return {"spectral_convergence": spectral_convergence(magnitude, y, n_fft=n_fft, hop_length=hop),
             "wall_seconds": time.perf_counter() - started, "device": str(torch_device)}

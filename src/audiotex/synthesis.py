@@ -305,8 +305,11 @@ def synthesize_waveform(y0: np.ndarray, style: np.ndarray, content: np.ndarray |
 
     from . import inversion
 
+    # a loop (griffin_lim with loop) is one period: its frames wrap around, as the features do
+    transform = inversion.circular_stft if s["loop"] else inversion.stft
+
     def log_magnitude(wave: torch.Tensor) -> torch.Tensor:
-        return inversion.log_magnitude(inversion.stft(wave, n_fft, hop_length, window))
+        return inversion.log_magnitude(transform(wave, n_fft, hop_length, window))
 
     with torch.no_grad():
         n_frames = log_magnitude(y).shape[1]
