@@ -22,18 +22,18 @@ def test_decodes_real_files_to_mono_at_target_rate(name):
     assert np.abs(y).max() > 1e-3
 
 
-def test_decodes_formats_written_here(tmp_path):
+@pytest.mark.parametrize("fmt", ["wav", "flac", "ogg", "mp3"])
+def test_decodes_formats_written_here(tmp_path, fmt):
     t = np.arange(16000) / 16000
     tone = (0.3 * np.sin(2 * np.pi * 440 * t)).astype(np.float32)
-    for fmt in ("wav", "flac", "ogg", "mp3"):
-        path = tmp_path / f"tone.{fmt}"
-        try:
-            sf.write(path, np.stack([tone, tone], 1), 16000)
-        except Exception as err:  # a libsndfile without that codec cannot write it either
-            pytest.skip(f"libsndfile cannot write {fmt}: {err}")
-        y = load_audio(path, sr=16000)
-        assert abs(y.size - tone.size) < 2000, fmt  # lossy codecs pad a little
-        assert np.corrcoef(y[1000:9000], tone[1000:9000])[0, 1] > 0.95, fmt
+    path = tmp_path / f"tone.{fmt}"
+    try:
+        sf.write(path, np.stack([tone, tone], 1), 16000)
+    except Exception as err:  # a libsndfile without that codec cannot write it: only this format skips
+        pytest.skip(f"libsndfile cannot write {fmt}: {err}")
+    y = load_audio(path, sr=16000)
+    assert abs(y.size - tone.size) < 2000  # lossy codecs pad a little
+    assert np.corrcoef(y[1000:9000], tone[1000:9000])[0, 1] > 0.95
 
 
 @pytest.mark.parametrize("make,fragment", [
@@ -88,3 +88,42 @@ def test_load_spectrogram_rejects_mismatched_sidecar(tmp_path):
     np.save(out, np.zeros((10, 10), dtype=np.float32))
     with pytest.raises(AudiotexError, match="does not fit n_fft"):
         load_spectrogram(out)
+
+
+@pytest.fixture
+def saved_spectrogram(tmp_path):
+    out = tmp_path / "s.npy"
+    steps.spectrogram_file(DEMO / "sp_arctic_a0009.wav", out, {"sr": 8000, "n_fft": 256, "input_duration": 0.5})
+    return out
+
+
+def test_load_spectrogram_rejects_nan_naming_the_file(saved_spectrogram):
+    spec = np.load(saved_spectrogram)
+    spec[3, 4] = np.nan
+    np.save(saved_spectrogram, spec)
+    with pytest.raises(AudiotexError, match="NaN or infinite") as err:
+        load_spectrogram(saved_spectrogram)
+    assert str(saved_spectrogram) in str(err.value)
+
+
+@pytest.mark.parametrize("which,fragment", [("npy", "not a readable .npy file"),
+                                            ("json", "not a readable JSON sidecar")])
+def test_load_spectrogram_rejects_unreadable_files_naming_them(saved_spectrogram, which, fragment):
+    broken = saved_spectrogram.with_suffix(f".{which}")
+    broken.write_bytes(b"\x00garbage, not " + which.encode())
+    with pytest.raises(AudiotexError, match=fragment) as err:
+        load_spectrogram(saved_spectrogram)
+    assert str(broken) in str(err.value) and "\n" not in str(err.value)
+
+
+def test_load_spectrogram_names_a_missing_sidecar(saved_spectrogram):
+    saved_spectrogram.with_suffix(".json").unlink()
+    with pytest.raises(AudiotexError, match="no such file") as err:
+        load_spectrogram(saved_spectrogram)
+    assert str(saved_spectrogram.with_suffix(".json")) in str(err.value)
+
+
+def test_load_spectrogram_gives_float32_for_a_float64_file(saved_spectrogram):
+    np.save(saved_spectrogram, np.load(saved_spectrogram).astype(np.float64))
+    spec, _ = load_spectrogram(saved_spectrogram)
+    assert spec.dtype == np.float32

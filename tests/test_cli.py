@@ -38,14 +38,31 @@ def test_transfer_is_as_long_as_the_content(tmp_path):
 
 
 def test_three_steps_match_the_seed_workflow(tmp_path):
+    """spectrogram -> synthesize -> invert with the ulyanov preset: the seed notebook's values reach every
+    file (only the iteration counts are cut for time)."""
+    import json
+
+    from audiotex import params as P
+
+    seed = P.PRESETS["ulyanov"]
     spec, out_npy, wav = tmp_path / "s.npy", tmp_path / "o.npy", tmp_path / "o.wav"
-    assert main(["spectrogram", str(DEMO / "sp_arctic_a0009.wav"), str(spec), "--sr", "8000", "--n-fft", "256",
+    assert main(["spectrogram", str(DEMO / "sp_arctic_a0009.wav"), str(spec), "--preset", "ulyanov",
                  "--duration", "1"]) == 0
-    assert main(["synthesize", "--style", str(spec), str(out_npy), "--set", "iterations=3",
-                 "--set", "layers=5x16", "--quiet"]) == 0
-    assert (tmp_path / "o.json").exists() and (tmp_path / "o.loss.tsv").exists()
-    assert main(["invert", str(out_npy), str(wav), "--n-iter", "4"]) == 0
-    assert sf.info(wav).samplerate == 8000  # taken from the sidecar, not told again
+    assert np.load(spec).shape == (1025, 44)  # 1 s at 22050 Hz, hop 512, n_fft 2048
+    assert main(["synthesize", "--style", str(spec), str(out_npy), "--preset", "ulyanov", "--set", "iterations=2",
+                 "--quiet"]) == 0
+    meta = json.loads((tmp_path / "o.json").read_text())
+    assert (meta["sr"], meta["n_fft"], meta["hop_length"]) == (22050, 2048, 512)
+    for key in ("layers", "style_weight", "content_weight", "gram_norm", "loss", "optimizer", "init",
+                "init_scale", "normalize_gradients"):
+        assert meta["settings"][key] == seed[key], key
+    assert meta["settings"]["layers"] == "11x4096" and meta["iterations"] == 2
+    log = (tmp_path / "o.loss.tsv").read_text().splitlines()
+    assert len(log) == 3 and "style" in log[0].split("\t")
+    assert main(["invert", str(out_npy), str(wav), "--preset", "ulyanov", "--n-iter", "4"]) == 0
+    info = sf.info(wav)
+    assert info.samplerate == 22050  # taken from the sidecar, not told again
+    assert info.frames == 512 * (44 - 1)
 
 
 def _silent(p):
@@ -88,10 +105,22 @@ def test_content_with_other_settings_names_both_files(tmp_path):
     assert not (tmp_path / "o.npy").exists()
 
 
-def test_help_documents_every_key():
-    proc = subprocess.run([sys.executable, "-m", "audiotex.cli", "texture", "--help"], capture_output=True, text=True)
-    for key in ("iterations", "layers", "n_iter", "content_weight", "device"):
-        assert key in proc.stdout
+@pytest.mark.parametrize("command,stages", [
+    ("texture", None), ("transfer", None), ("spectrogram", ("decode", "spectrogram")),
+    ("synthesize", ("synthesize", "runtime")), ("invert", ("invert", "runtime"))])
+def test_help_documents_every_key(command, stages):
+    """texture and transfer read every key of the vocabulary; each step documents the keys it reads."""
+    import re
+
+    from audiotex import params as P
+
+    proc = subprocess.run([sys.executable, "-m", "audiotex.cli", command, "--help"], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    documented = set(re.findall(r"^  (\w+) +(?:int|float|str|bool) ", proc.stdout, re.MULTILINE))
+    if "--preset {" in proc.stdout:  # the one key with its own option instead of a table line
+        documented.add("preset")
+    expected = set(P.PARAMS) if stages is None else set(P.keys_for(stages)) | {"preset"}
+    assert expected <= documented, sorted(expected - documented)
 
 
 def test_metrics_command(tmp_path, capsys):
@@ -122,3 +151,13 @@ def test_save_every_keeps_intermediate_spectrograms(tmp_path):
     assert saved == ["o.iter00002.npy", "o.iter00004.npy"]
     first, last = np.load(tmp_path / saved[0]), np.load(out)
     assert np.array_equal(np.load(tmp_path / saved[1]), last) and not np.array_equal(first, last)
+
+
+def test_texture_with_the_rhythm_term_and_a_pooled_layer(tmp_path):
+    """fast's pooled layer and autocorr_weight=1 used to stop at iteration 1 as 'diverged' (issue 11, item 1)."""
+    out = tmp_path / "rhythm.wav"
+    assert main(["texture", str(DEMO / "env_fire_furnace_minetest.ogg"), str(out), "--preset", "fast",
+                 "--duration", "2", "--set", "autocorr_weight=1", "--set", "iterations=3", "--set", "n_iter=4",
+                 "--quiet"]) == 0
+    y, sr = sf.read(out)
+    assert len(y) / sr == pytest.approx(2.0, abs=0.05) and np.isfinite(y).all() and np.abs(y).max() > 1e-3

@@ -120,6 +120,15 @@ def test_all_metrics_are_finite_even_for_a_pure_tone():
     assert np.isfinite(M.content_distance(tone, noise, SR))
 
 
+def test_content_distance_is_zero_for_the_content_and_large_for_unrelated_sound(clips):
+    speech = clips["speech"]
+    assert M.content_distance(speech, speech, SR) == pytest.approx(0.0, abs=1e-9)
+    assert M.content_distance(0.1 * speech, speech, SR) == pytest.approx(0.0, abs=1e-6)  # level is no content
+    # same average spectrum, none of the speech's time-frequency shape
+    assert M.content_distance(shaped_noise(speech), speech, SR) > 0.3
+    assert M.content_distance(clips["fire"][:speech.size], speech, SR) > 0.3
+
+
 def _fake_result(tmp_path: Path, output: np.ndarray) -> tuple[Path, Path, Path]:
     """The files the synthesize and invert stages leave for one row."""
     audio = tmp_path / "out.wav"
@@ -158,7 +167,10 @@ def test_metrics_file_writes_one_row_with_the_expected_columns(tmp_path, clips):
     assert float(texture["texture_distance_norm"]) > 1.5  # structureless noise is no fire
     assert float(texture["copy_score"]) < 0.5
     assert texture["content_distance"] == ""
-    assert 0.0 < float(transfer["content_distance"]) <= 2.0
+    # the output is noise shaped like the fire: unrelated to the speech it was supposedly made from
+    assert float(transfer["content_distance"]) == pytest.approx(
+        M.content_distance(load_audio(audio, SR), load_audio(content_path, SR), SR), rel=1e-4)
+    assert float(transfer["content_distance"]) > 0.3
     numeric = [c for c in M.METRIC_COLUMNS if c not in ("id", "content_distance")]
     assert all(np.isfinite(float(texture[c])) for c in numeric)
 

@@ -9,6 +9,7 @@ import torch
 import torch.nn.functional as F
 
 from .errors import AudiotexError
+from .params import LAYER_PATTERN
 
 
 @dataclass(frozen=True)
@@ -34,7 +35,7 @@ def parse_layers(spec: str) -> list[LayerSpec]:
     """Parse ``"11x4096,11x4096/2"`` into layer specs (``WIDTHxFILTERS[/POOL]``, comma separated)."""
     layers = []
     for part in spec.split(","):
-        m = re.fullmatch(r"\s*(\d+)\s*x\s*(\d+)\s*(?:/\s*(\d+)\s*)?", part)
+        m = re.fullmatch(LAYER_PATTERN, part)
         if not m:
             raise AudiotexError(f"key 'layers': cannot parse {part.strip()!r} (expected WIDTHxFILTERS[/POOL])")
         width, filters, pool = int(m[1]), int(m[2]), int(m[3] or 1)

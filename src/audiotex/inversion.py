@@ -14,6 +14,16 @@ def stft(y: torch.Tensor, n_fft: int, hop_length: int, window: torch.Tensor) -> 
                       return_complex=True)
 
 
+def log_magnitude(spec: torch.Tensor, eps: float = 1e-12) -> torch.Tensor:
+    """``log1p|spec|`` of a complex STFT: the torch twin of :func:`audiotex.spectrogram.log_spectrogram`.
+
+    The magnitude is ``sqrt(re^2 + im^2 + eps)``: ``|z|`` has no gradient at 0, and a waveform optimised
+    through this function meets exact zeros (silence, the zero padding of the first and last frames).
+    ``eps`` moves no value by more than ``sqrt(eps)``.
+    """
+    return torch.log1p(torch.sqrt(spec.real ** 2 + spec.imag ** 2 + eps))
+
+
 def _istft(spec: torch.Tensor, n_fft: int, hop_length: int, window: torch.Tensor, length: int) -> torch.Tensor:
     return torch.istft(spec, n_fft=n_fft, hop_length=hop_length, window=window, center=True, length=length)
 
@@ -105,11 +115,13 @@ def griffin_lim(magnitude: np.ndarray | torch.Tensor, n_fft: int, hop_length: in
 
 def refine_waveform(y: np.ndarray, target_log_magnitude: np.ndarray, n_fft: int, hop_length: int,
                     iterations: int = 100, learning_rate: float = 1e-3,
-                    device: torch.device | str = "cpu") -> np.ndarray:
+                    device: torch.device | str = "cpu", loop: bool = False) -> np.ndarray:
     """Optimise the waveform itself so that ``log1p|STFT(y)|`` matches the target, starting from ``y``.
 
     A differentiable STFT means no phase has to be guessed (Caracalla & Roebel): Griffin-Lim's output is
-    only the starting point. Adam on the squared log-magnitude error.
+    only the starting point. Adam on the squared log-magnitude error. With ``loop``, ``y`` is one period
+    of a loop (as :func:`griffin_lim` makes it) and the STFT wraps around (:func:`circular_stft`): the frames
+    across the seam are matched too, instead of edge frames half full of zero padding.
     """
     target = torch.as_tensor(np.asarray(target_log_magnitude, dtype=np.float32), device=device)
     frames = target.shape[1]
@@ -119,8 +131,9 @@ def refine_waveform(y: np.ndarray, target_log_magnitude: np.ndarray, n_fft: int,
     optimizer = torch.optim.Adam([wave], lr=learning_rate * scale)
     for _ in range(iterations):
         optimizer.zero_grad(set_to_none=True)
-        mag = stft(wave, n_fft, hop_length, window)[:, :frames].abs()
-        loss = ((torch.log1p(mag) - target[:, :mag.shape[1]]) ** 2).mean()
+        spec = circular_stft(wave, n_fft, hop_length, window) if loop else stft(wave, n_fft, hop_length, window)
+        log_mag = log_magnitude(spec[:, :frames])
+        loss = ((log_mag - target[:, :log_mag.shape[1]]) ** 2).mean()
         loss.backward()
         optimizer.step()
     return wave.detach().cpu().numpy().astype(np.float32)

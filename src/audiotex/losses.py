@@ -6,6 +6,8 @@ its number of frames, so outputs may be longer or shorter than the style clip.
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
 import torch.nn.functional as F
 
@@ -43,14 +45,16 @@ def autocorrelation(features: torch.Tensor, max_lag: int) -> torch.Tensor:
     """Time autocorrelation of each filter for lags ``1..max_lag``: ``sum_t f(t) f(t+lag) / (frames - lag)``.
 
     Computed with an FFT (zero padded, so no wrap-around). Dividing by the number of overlapping frames
-    makes it comparable between clips of different lengths. Returns ``(filters, max_lag)``.
+    makes it comparable between clips of different lengths; lags with no overlap give 0. Returns
+    ``(filters, max_lag)``.
     """
     frames = features.shape[-1]
     n = 1 << (2 * frames - 1).bit_length()
     spectrum = torch.fft.rfft(features, n=n)
     corr = torch.fft.irfft(spectrum * spectrum.conj(), n=n)[..., 1:max_lag + 1]
     overlap = torch.arange(frames - 1, frames - max_lag - 1, -1, device=features.device, dtype=features.dtype)
-    return corr / overlap
+    # a lag as long as the map has no overlapping frames: its sum is 0, and 0 / 0 would poison the loss
+    return corr / overlap.clamp_min(1)
 
 
 def autocorrelation_loss(features: list[torch.Tensor], target_autocorr: list[torch.Tensor], max_lag: int,
@@ -59,33 +63,78 @@ def autocorrelation_loss(features: list[torch.Tensor], target_autocorr: list[tor
     return sum(distance(autocorrelation(f, max_lag), t, kind) for f, t in zip(features, target_autocorr)) / max_lag
 
 
-def _unit_columns(spec: torch.Tensor, centre: torch.Tensor) -> torch.Tensor:
+@dataclass(frozen=True)
+class FrameReference:
+    """A reference spectrogram prepared for :func:`shift_similarity`: made once, compared with many outputs.
+
+    Attributes:
+        centre: the reference's mean spectrum ``(bins, 1)``; every compared frame is centred on it.
+        units: the reference's frames, centred and scaled to unit length, ``(bins, frames)``.
+    """
+
+    centre: torch.Tensor
+    units: torch.Tensor
+
+
+def unit_frames(spec: torch.Tensor, centre: torch.Tensor) -> torch.Tensor:
+    """Frames (columns) of ``spec`` minus ``centre``, scaled to unit length (silent frames stay near 0)."""
     x = spec - centre
     return x / (x.norm(dim=0, keepdim=True) + 1e-8)
 
 
-def shift_similarity(spec: torch.Tensor, reference: torch.Tensor, window: int) -> torch.Tensor:
+def frame_reference(reference: torch.Tensor) -> FrameReference:
+    """Centre and normalise ``reference``'s frames once (they never change during an optimisation)."""
+    centre = reference.mean(dim=1, keepdim=True)
+    return FrameReference(centre, unit_frames(reference, centre))
+
+
+def diagonal_window_mean(matrix: torch.Tensor, window: int) -> torch.Tensor:
+    """Mean of every ``window``-long stretch along the diagonals of ``matrix`` ``(T, R)``.
+
+    Entry ``[t, s]`` is ``mean_k matrix[t + k, s + k]`` for ``k < window``; shape
+    ``(T - window + 1, R - window + 1)``. The same as a 2-D convolution with a ``window x window`` identity
+    kernel, in ``O(T R)`` instead of ``O(T R window^2)``: the matrix is skewed so that its diagonals become
+    columns, summed cumulatively (in float64, so that differences of long sums keep their precision), and
+    each window is the difference of two cumulative sums.
+    """
+    rows, cols = matrix.shape
+    width = rows + cols
+    # left pad by `rows` and re-read the flat array with rows one longer: element [i, j] lands in column
+    # rows + j - i, so each column holds one diagonal, in order of i
+    padded = F.pad(matrix.to(torch.float64), (rows, 0)).reshape(-1)
+    skewed = F.pad(padded, (0, rows)).reshape(rows, width + 1)
+    sums = F.pad(skewed.cumsum(dim=0), (0, 0, 1, 0))  # sums[i] = sum of the first i entries of each diagonal
+    t = torch.arange(rows - window + 1, device=matrix.device)[:, None]
+    s = torch.arange(cols - window + 1, device=matrix.device)[None, :]
+    column = rows + s - t
+    return ((sums[t + window, column] - sums[t, column]) / window).to(matrix.dtype)
+
+
+def shift_similarity(spec: torch.Tensor, reference: torch.Tensor | FrameReference, window: int) -> torch.Tensor:
     """Cosine similarity of every ``window``-frame stretch of ``spec`` with every one of ``reference``.
 
     Frames are centred on the reference's mean spectrum and scaled to unit length; entry ``[t, s]`` is the
     mean frame similarity of ``spec[:, t:t+window]`` and ``reference[:, s:s+window]``, so a copy of the
-    reference shifted by any number of frames shows as a diagonal of ones. Shape
-    ``(frames - window + 1, reference_frames - window + 1)``.
+    reference shifted by any number of frames shows as a diagonal of ones. ``reference`` may come prepared
+    by :func:`frame_reference`. Shape ``(frames - window + 1, reference_frames - window + 1)``.
     """
-    centre = reference.mean(dim=1, keepdim=True)
-    frame_sim = _unit_columns(spec, centre).T @ _unit_columns(reference, centre)
-    eye = torch.eye(window, device=spec.device, dtype=spec.dtype)[None, None] / window
-    return F.conv2d(frame_sim[None, None], eye)[0, 0]
+    if not isinstance(reference, FrameReference):
+        reference = frame_reference(reference)
+    frame_sim = unit_frames(spec, reference.centre).T @ reference.units
+    return diagonal_window_mean(frame_sim, window)
 
 
-def diversity_loss(spec: torch.Tensor, reference: torch.Tensor, window: int, sharpness: float = 20.0) -> torch.Tensor:
+def diversity_loss(spec: torch.Tensor, reference: torch.Tensor | FrameReference, window: int,
+                   sharpness: float = 20.0) -> torch.Tensor:
     """Penalise closeness to ``reference`` at ANY time shift.
 
     For each window of the output, a soft maximum (log-sum-exp with ``sharpness``) over all shifts of its
     similarity to the reference (:func:`shift_similarity`); the mean over output windows. A plain
     same-position penalty is beaten by copying the reference a few seconds later; this is not.
+    ``reference`` may be a spectrogram or, to prepare it once, a :func:`frame_reference`.
     """
-    window = max(1, min(window, spec.shape[1], reference.shape[1]))
+    reference_frames = reference.units.shape[1] if isinstance(reference, FrameReference) else reference.shape[1]
+    window = max(1, min(window, spec.shape[1], reference_frames))
     sim = shift_similarity(spec, reference, window)
     return (torch.logsumexp(sharpness * sim, dim=1) / sharpness).mean()
 

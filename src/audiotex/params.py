@@ -24,8 +24,11 @@ STAGES = ("decode", "spectrogram", "synthesize", "invert", "metrics", "runtime")
 #: and declaring the dialect it uses spares a warning on every run).
 SCHEMA_DIALECT = "https://json-schema.org/draft/2020-12/schema"
 
-#: ``WIDTHxFILTERS`` or ``WIDTHxFILTERS/POOL``, comma separated: one entry per random convolution layer.
-LAYERS_PATTERN = r"^\s*\d+\s*x\s*\d+\s*(/\s*\d+\s*)?(,\s*\d+\s*x\s*\d+\s*(/\s*\d+\s*)?)*$"
+#: One random convolution layer, ``WIDTHxFILTERS`` or ``WIDTHxFILTERS/POOL``; its groups are width,
+#: filters and pool (:func:`audiotex.banks.parse_layers` reads them).
+LAYER_PATTERN = r"\s*(\d+)\s*x\s*(\d+)\s*(?:/\s*(\d+)\s*)?"
+#: Key ``layers``: layers comma separated (the schemas validate with it, so both agree on the grammar).
+LAYERS_PATTERN = rf"^{LAYER_PATTERN}(,{LAYER_PATTERN})*$"
 
 
 @dataclass(frozen=True)

@@ -106,7 +106,8 @@ def synthesize_file(style: str | os.PathLike, content: str | os.PathLike | None,
 
     Reads keys: the synthesize stage's (see ``audiotex.params``). Returns the sidecar's contents.
     """
-    from .synthesis import resolve_device, synthesize
+    from .device import resolve_device
+    from .synthesis import synthesize
 
     s = _full(settings)
     style_spec, style_meta = load_spectrogram(style)
@@ -160,7 +161,7 @@ def invert_file(src: str | os.PathLike, dst: str | os.PathLike, settings: Mappin
     """
     from .inversion import griffin_lim, refine_waveform
     from .metrics import spectral_convergence
-    from .synthesis import resolve_device
+    from .device import resolve_device
 
     s = _full(settings)
     spec, meta = load_spectrogram(src)
@@ -175,7 +176,7 @@ def invert_file(src: str | os.PathLike, dst: str | os.PathLike, settings: Mappin
         y = _refine_to_statistics(y, meta, s, torch_device)
     elif s["refine_iterations"]:
         y = refine_waveform(y, spec, n_fft=n_fft, hop_length=hop, iterations=s["refine_iterations"],
-                            device=torch_device)
+                            device=torch_device, loop=s["loop"])
     write_audio(dst, y, sr)
     return {"spectral_convergence": spectral_convergence(magnitude, y, n_fft=n_fft, hop_length=hop),
             "wall_seconds": time.perf_counter() - started, "device": str(torch_device)}

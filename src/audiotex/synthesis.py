@@ -45,17 +45,6 @@ class SynthesisResult:
     resumed_from: int | None = None
 
 
-def resolve_device(name: str | torch.device = "auto") -> torch.device:
-    """``"auto"`` -> CUDA when available, else CPU; ``"cuda"`` without a GPU is an error."""
-    if isinstance(name, torch.device):
-        return name
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name.startswith("cuda") and not torch.cuda.is_available():
-        raise AudiotexError("key 'device': cuda was asked for but torch sees no CUDA device")
-    return torch.device(name)
-
-
 def fit_length(spec: np.ndarray, n_frames: int) -> np.ndarray:
     """Tile ``spec`` along time and crop to ``n_frames`` (a content clip shorter or longer than the output)."""
     reps = -(-n_frames // spec.shape[1])
@@ -71,6 +60,9 @@ class Objective:
     def __init__(self, style: torch.Tensor, content: torch.Tensor | None, n_frames: int,
                  settings: Mapping[str, Any], frames_per_second: float):
         s = dict(settings)
+        # the banks are float32: a float64 clip (numpy's default dtype) is computed like any other
+        style = style.to(torch.float32)
+        content = None if content is None else content.to(torch.float32)
         self.layers = parse_layers(s["layers"])
         self.kernels = make_bank(style.shape[0], self.layers, seed=s["seed"], device=style.device)
         self.circular = bool(s["loop"])
@@ -88,11 +80,13 @@ class Objective:
                 self.target_content = bank_features(content, self.kernels, self.layers, self.circular)
             self.max_lag = 0
             if self.weights["autocorr"]:
-                shortest = min(f.shape[1] for f in style_feats)
-                self.max_lag = max(1, min(int(s["autocorr_max_lag"] * frames_per_second), shortest // 2,
-                                          (n_frames - max(l.width for l in self.layers) + 1) // 2))
+                # a lag needs frames on both sides: cap it at half the shortest feature map, style's or
+                # output's; a pooled layer has n_frames // pool frames before its convolution
+                output_lengths = [n_frames // l.pool - (0 if self.circular else l.width - 1) for l in self.layers]
+                shortest = min(min(f.shape[1] for f in style_feats), *output_lengths)
+                self.max_lag = max(1, min(int(s["autocorr_max_lag"] * frames_per_second), shortest // 2))
                 self.target_autocorr = [L.autocorrelation(f, self.max_lag) for f in style_feats]
-            self.style = style
+            self.diversity_reference = L.frame_reference(style) if self.weights["diversity"] else None
             self.window = max(1, int(round(s["diversity_window"] * frames_per_second)))
             self.target_mean = style.mean(dim=1)
             if self.weights["bands"] or self.weights["moments"]:
@@ -112,7 +106,7 @@ class Objective:
         if self.weights["autocorr"]:
             terms["autocorr"] = L.autocorrelation_loss(feats, self.target_autocorr, self.max_lag, self.kind)
         if self.weights["diversity"]:
-            terms["diversity"] = L.diversity_loss(spec, self.style, self.window)
+            terms["diversity"] = L.diversity_loss(spec, self.diversity_reference, self.window)
         if self.weights["spectrum"]:
             terms["spectrum"] = L.spectrum_loss(spec, self.target_mean)
         if self.weights["bands"]:
@@ -309,12 +303,13 @@ def synthesize_waveform(y0: np.ndarray, style: np.ndarray, content: np.ndarray |
     # a copy: from_numpy shares memory, and the optimiser works in place
     y = torch.tensor(np.asarray(y0, dtype=np.float32), device=device).requires_grad_(True)
 
-    from .inversion import stft
+    from . import inversion
+
+    # a loop (griffin_lim with loop) is one period: its frames wrap around, as the features do
+    transform = inversion.circular_stft if s["loop"] else inversion.stft
 
     def log_magnitude(wave: torch.Tensor) -> torch.Tensor:
-        z = stft(wave, n_fft, hop_length, window)
-        # sqrt(re^2 + im^2 + eps): |z| has no gradient at 0
-        return torch.log1p(torch.sqrt(z.real ** 2 + z.imag ** 2 + 1e-12))
+        return inversion.log_magnitude(transform(wave, n_fft, hop_length, window))
 
     with torch.no_grad():
         n_frames = log_magnitude(y).shape[1]
