@@ -25,7 +25,7 @@ from typing import Any, Callable, Generator, Sequence
 import torch
 
 #: ``closure(rows, points) -> (loss (b,), gradient (b, ...), aux (b, ...) or None)``: evaluate the rows
-#: ``rows`` (indices into the batch) at ``points``. ``aux`` is carried along with the loss unchanged (the loss
+#: ``rows`` (indices into the batch, a CPU tensor: reading it costs no device sync) at ``points``. ``aux`` is carried along with the loss unchanged (the loss
 #: terms, say): the state keeps the aux of each row's accepted point.
 Closure = Callable[[torch.Tensor, torch.Tensor], tuple[torch.Tensor, torch.Tensor, "torch.Tensor | None"]]
 
@@ -299,7 +299,7 @@ def lbfgs_step(closure: Closure, x: torch.Tensor, state: LBFGSState, rows: Seque
     evaluations = dict.fromkeys(active, 0)
 
     def evaluate(which: list[int], points: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
-        loss, grad, aux = closure(torch.tensor(which, device=device), points.reshape(len(which), *shape))
+        loss, grad, aux = closure(torch.tensor(which), points.reshape(len(which), *shape))
         for r in which:
             evaluations[r] += 1
         return loss.detach(), grad.detach().reshape(len(which), -1), None if aux is None else aux.detach()
