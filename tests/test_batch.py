@@ -133,3 +133,32 @@ def test_a_killed_batch_resumes_each_row_from_its_checkpoint(styles, tmp_path, o
         print(f"max |resumed - uninterrupted| = {difference:.3g}")
         assert difference < TOLERANCE, difference
         assert np.allclose([r["loss"] for r in result.losses], [r["loss"] for r in expected.losses], rtol=1e-4)
+
+
+def test_synthesize_files_writes_every_good_row_and_names_the_bad_ones(styles, tmp_path):
+    from audiotex.spectrogram import save_spectrogram
+    from audiotex.steps import SynthesisRow, read_sidecar, synthesize_file, synthesize_files
+
+    meta = {"sr": 8000, "n_fft": 256, "hop_length": 64}
+    paths = []
+    for k, spec in enumerate([styles[0], styles[1], styles[0][:, :5]]):
+        paths.append(tmp_path / f"style{k}.npy")
+        save_spectrogram(paths[-1], spec, {**meta, "source": f"clip{k}.wav"})
+    s = {**FAST, "iterations": 6, "duration": 1.0}
+    rows = [SynthesisRow(paths[0], None, tmp_path / "out0.npy", s),
+            SynthesisRow(tmp_path / "missing.npy", None, tmp_path / "out1.npy", s),
+            SynthesisRow(paths[1], None, tmp_path / "out2.npy", s, checkpoint=tmp_path / "row2.pt"),
+            SynthesisRow(paths[2], None, tmp_path / "out3.npy", s)]
+    results = synthesize_files(rows, device="cpu", checkpoint_every=2)
+
+    assert isinstance(results[1], AudiotexError) and "missing.npy" in str(results[1])
+    assert isinstance(results[3], AudiotexError) and "clip2.wav" in str(results[3])
+    assert not (tmp_path / "out1.npy").exists() and not (tmp_path / "out3.npy").exists()
+    assert not (tmp_path / "row2.pt").exists(), "a finished row's checkpoint is removed"
+    for k in (0, 2):
+        assert read_sidecar(rows[k].output)["iterations"] == 6 == results[k]["iterations"]
+        single = tmp_path / f"single{k}.npy"
+        synthesize_file(rows[k].style, None, single, s, device="cpu")
+        assert np.abs(np.load(rows[k].output) - np.load(single)).max() < TOLERANCE
+        assert steps.read_loss_log(steps.loss_log_path(rows[k].output))[-1]["loss"] == pytest.approx(
+            steps.read_loss_log(steps.loss_log_path(single))[-1]["loss"], rel=1e-4)
