@@ -386,8 +386,9 @@ def _restore_row(path: Path | None, digest: str, row: int, x: torch.Tensor,
     if state is None:
         return None
     try:
+        restored = state["x"].to(x.device).reshape(x.shape[1:])
         optimizer.set_row(row, state["optimizer"])
-        x[row] = state["x"].to(x.device).reshape(x.shape[1:])
+        x[row] = restored
     except (KeyError, ValueError, RuntimeError, AttributeError, TypeError):
         path.unlink(missing_ok=True)  # a checkpoint of another format: start afresh
         return None
