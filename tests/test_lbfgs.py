@@ -123,6 +123,16 @@ def test_stepping_some_rows_leaves_the_others_alone():
     assert all(rows == [1] for rows in seen)
     assert torch.equal(x[0], x0[0]) and not torch.equal(x[1], x0[1])
     assert state.iterations == [0, 1]
+    # then both together: histories of different lengths in one batch; each row still ends as it does alone
+    x, _ = lbfgs_step(closure_of(f), x, state, rows=[1])
+    for _ in range(6):
+        x, _ = lbfgs_step(closure_of(f), x, state)
+    assert state.iterations == [6, 8] and state.count[0] != state.count[1]
+    for r, iterations in ((0, 6), (1, 8)):
+        alone, st = x0[r:r + 1].clone(), LBFGSState.empty(1, 8, dtype=torch.float64)
+        for _ in range(iterations):
+            alone, _ = lbfgs_step(closure_of(lambda rows, p: f(rows + r, p)), alone, st)
+        assert torch.allclose(alone[0], x[r], rtol=0, atol=1e-12), float((alone[0] - x[r]).abs().max())
 
 
 def test_a_row_state_saved_and_restored_continues_exactly():

@@ -124,38 +124,54 @@ class LBFGSState:
 
 
 def two_loop_direction(grad: torch.Tensor, s: torch.Tensor, y: torch.Tensor, rho: torch.Tensor,
-                       h_diag: torch.Tensor, count: Sequence[int], head: Sequence[int]) -> torch.Tensor:
+                       h_diag: torch.Tensor, count: Sequence[int], head: Sequence[int],
+                       rows: Sequence[int] | None = None) -> torch.Tensor:
     """The quasi-Newton direction ``-H g`` of each row by the two-loop recursion over its own pairs.
 
     Args:
-        grad: ``(b, N)`` gradients.
-        s, y, rho: ``(b, capacity, N)``, ``(b, capacity, N)``, ``(b, capacity)`` ring buffers.
-        h_diag: ``(b,)`` initial inverse Hessian scale.
-        count, head: pairs stored and next slot, per row.
+        grad: ``(b, N)`` gradients of the rows ``rows``.
+        s, y, rho: ``(B, capacity, N)``, ``(B, capacity, N)``, ``(B, capacity)`` ring buffers of all rows.
+        h_diag: ``(b,)`` initial inverse Hessian scale of the rows ``rows``.
+        count, head: pairs stored and next slot, per row of ``rows``.
+        rows: which rows of the buffers ``grad`` belongs to (all, in order, by default).
 
-    Rows with fewer pairs than the others skip the missing ones (their ``rho`` is masked to 0).
+    Rows with fewer pairs than the others skip the missing ones (their ``rho`` is masked to 0). Only one
+    pair per row is read at a time, and when every row's pair sits in the same slot, none is copied.
     """
-    b = grad.shape[0]
     q = -grad
     deepest = max(count, default=0)
     if deepest == 0:
         return q * h_diag[:, None]
     capacity = s.shape[1]
-    rows = torch.arange(b, device=grad.device)
-    count_t = torch.tensor(list(count), device=grad.device)
-    head_t = torch.tensor(list(head), device=grad.device)
-    used = []
+    device = grad.device
+    all_rows = rows is None or list(rows) == list(range(s.shape[0]))
+    row_index = None if all_rows else torch.tensor(list(rows), device=device)
+    aligned = len(set(count)) == 1 and len(set(head)) == 1
+    count_t = torch.tensor(list(count), device=device)
+    head_t = torch.tensor(list(head), device=device)
+
+    def pair(k: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        if aligned:  # the same slot for every row: plain indexing, a view when all rows take part
+            slot = (head[0] - 1 - k) % capacity
+            if row_index is None:
+                return s[:, slot], y[:, slot], rho[:, slot]
+            return s[row_index, slot], y[row_index, slot], rho[row_index, slot]
+        slot_t = (head_t - 1 - k) % capacity
+        which = torch.arange(s.shape[0], device=device) if row_index is None else row_index
+        rho_k = torch.where(k < count_t, rho[which, slot_t], torch.zeros_like(h_diag))
+        return s[which, slot_t], y[which, slot_t], rho_k
+
+    alphas = []
     for k in range(deepest):  # newest pair first
-        slot = (head_t - 1 - k) % capacity
-        rho_k = torch.where(k < count_t, rho[rows, slot], torch.zeros_like(h_diag))
-        s_k, y_k = s[rows, slot], y[rows, slot]
+        s_k, y_k, rho_k = pair(k)
         alpha = rho_k * (s_k * q).sum(-1)
         q = q - alpha[:, None] * y_k
-        used.append((s_k, y_k, rho_k, alpha))
+        alphas.append(alpha)
     r = q * h_diag[:, None]
-    for s_k, y_k, rho_k, alpha in reversed(used):  # oldest pair first
+    for k in reversed(range(deepest)):  # oldest pair first
+        s_k, y_k, rho_k = pair(k)
         beta = rho_k * (y_k * r).sum(-1)
-        r = r + (alpha - beta)[:, None] * s_k
+        r = r + (alphas[k] - beta)[:, None] * s_k
     return r
 
 
@@ -316,8 +332,8 @@ def lbfgs_step(closure: Closure, x: torch.Tensor, state: LBFGSState, rows: Seque
             state.aux[fresh_idx] = aux
 
     grad0 = state.grad[idx]
-    direction = two_loop_direction(grad0, state.s[idx], state.y[idx], state.rho[idx], state.h_diag[idx],
-                                   [state.count[r] for r in active], [state.head[r] for r in active])
+    direction = two_loop_direction(grad0, state.s, state.y, state.rho, state.h_diag[idx],
+                                   [state.count[r] for r in active], [state.head[r] for r in active], active)
     slope0 = (grad0 * direction).sum(-1)
     scalars = torch.stack([state.loss[idx], slope0, direction.abs().amax(-1), grad0.abs().sum(-1)], 1).tolist()
 
