@@ -35,13 +35,14 @@ MAX_LOG_MAGNITUDE = 40.0
 
 @dataclass
 class SynthesisResult:
-    """What :func:`synthesize` returns.
+    """What :func:`synthesize` returns (and :func:`synthesize_batch`, per row).
 
     Attributes:
         spectrogram: the optimised log-magnitude spectrogram ``(bins, frames)``, float32.
-        losses: one dict per iteration: ``iteration``, ``loss`` and each active term, ``evaluations`` (loss
+        losses: one dict per iteration: ``iteration``, ``loss`` and each active term (with L-BFGS, at the
+            point the iteration accepted; with Adam, at the point it stepped from), ``evaluations`` (loss
             and gradient evaluations the iteration took: L-BFGS's line search may take several), ``seconds``
-            since start.
+            since start (of the row's batch).
         iterations: iterations completed (including those done before a resume).
         resumed_from: the iteration a checkpoint resumed at, or ``None`` for a fresh start.
     """
