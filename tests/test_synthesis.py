@@ -342,12 +342,13 @@ def _waveform_objective(y, style, content, settings):
     """The objective of the waveform's own log1p|STFT| (n_fft 256, hop 64, 8 kHz), total and terms."""
     from audiotex.synthesis import Objective
 
-    mag = torch.stft(torch.from_numpy(y), 256, 64, window=torch.hann_window(256), center=True,
-                     pad_mode="constant", return_complex=True).abs()
-    spec = torch.log1p(mag)
+    from audiotex.inversion import log_magnitude, stft
+
+    spec = log_magnitude(stft(torch.from_numpy(y), 256, 64, torch.hann_window(256)))
     content_t = None if content is None else torch.from_numpy(content[:, :spec.shape[1]])
-    total, terms = Objective(torch.from_numpy(style), content_t, spec.shape[1], settings, 125.0)(spec)
-    return float(total), {k: float(v) for k, v in terms.items()}
+    objective = Objective(torch.from_numpy(style), content_t, spec.shape[1], settings, 125.0)
+    total, terms = objective(spec)
+    return float(total), dict(zip(objective.term_names, terms.tolist()))
 
 
 @pytest.fixture(scope="module")

@@ -72,15 +72,16 @@ def bank_features(spec: torch.Tensor, kernels: list[torch.Tensor], layers: list[
     """ReLU features of each layer for a spectrogram ``spec`` of shape ``(channels, frames)``.
 
     Args:
-        spec: the (log-magnitude) spectrogram.
+        spec: the (log-magnitude) spectrogram, or a batch of them ``(B, channels, frames)`` (one batched
+            convolution per layer).
         kernels: from :func:`make_bank`.
         layers: the specs the kernels were made from.
         circular: wrap time around (for seamless loops) instead of valid convolution.
 
     Returns:
-        One tensor ``(filters, frames')`` per layer.
+        One tensor ``(filters, frames')`` per layer (``(B, filters, frames')`` for a batch).
     """
-    x = spec.unsqueeze(0)
+    x = spec if spec.dim() == 3 else spec.unsqueeze(0)
     feats = []
     pooled: dict[int, torch.Tensor] = {1: x}
     for w, layer in zip(kernels, layers):
@@ -89,5 +90,5 @@ def bank_features(spec: torch.Tensor, kernels: list[torch.Tensor], layers: list[
         inp = pooled[layer.pool]
         if circular:
             inp = F.pad(inp, (0, layer.width - 1), mode="circular")
-        feats.append(F.relu(F.conv1d(inp, w))[0])
-    return feats
+        feats.append(F.relu(F.conv1d(inp, w)))
+    return feats if spec.dim() == 3 else [f[0] for f in feats]

@@ -3,6 +3,10 @@
 Feature maps are ``(filters, frames)`` tensors from :func:`audiotex.banks.bank_features`; spectrograms are
 ``(bins, frames)``. Every statistic that compares an output with a clip of another length is normalised by
 its number of frames, so outputs may be longer or shorter than the style clip.
+
+Batches: the statistics and losses (not the diversity term) also take a leading batch dimension,
+``(B, filters, frames)`` or ``(B, bins, frames)``, with targets ``(B, ...)``; a loss then returns one value
+per row ``(B,)``, and rows never mix.
 """
 from __future__ import annotations
 
@@ -13,21 +17,24 @@ import torch.nn.functional as F
 
 
 def gram(features: torch.Tensor, norm: str = "frames") -> torch.Tensor:
-    """Gram matrix ``F F^T`` of ``(filters, frames)`` features, divided by frames or by all elements.
+    """Gram matrix ``F F^T`` of ``([B,] filters, frames)`` features, divided by frames or by all elements.
 
     Dividing by frames (the seed's choice) makes it the average outer product per frame, independent of the
     clip's length; ``"elements"`` also divides by the number of filters.
     """
-    filters, frames = features.shape
-    g = features @ features.T
+    filters, frames = features.shape[-2:]
+    g = features @ features.transpose(-1, -2)
     return g / (frames * filters if norm == "elements" else frames)
 
 
 def distance(a: torch.Tensor, b: torch.Tensor, kind: str = "l2") -> torch.Tensor:
-    """Sum of squared differences (``"l2"``, the seed's ``2 * tf.nn.l2_loss``) or summed smooth L1."""
+    """Sum of squared differences (``"l2"``, the seed's ``2 * tf.nn.l2_loss``) or summed smooth L1.
+
+    Sums over the last two dimensions (one matrix per row): a scalar for ``(m, n)``, ``(B,)`` for ``(B, m, n)``.
+    """
     if kind == "smooth_l1":
-        return F.smooth_l1_loss(a, b, reduction="sum")
-    return ((a - b) ** 2).sum()
+        return F.smooth_l1_loss(a, b.expand_as(a), reduction="none").sum((-2, -1))
+    return ((a - b) ** 2).sum((-2, -1))
 
 
 def style_loss(features: list[torch.Tensor], target_grams: list[torch.Tensor], norm: str = "frames",
@@ -155,23 +162,48 @@ def band_matrix(n_bins: int, n_bands: int, device: torch.device | str = "cpu") -
     return torch.stack(rows).to(device)
 
 
+def band_envelopes(spec: torch.Tensor, bands: torch.Tensor) -> torch.Tensor:
+    """Band-averaged log spectra ``([B,] bands, frames)`` of ``([B,] bins, frames)``: what the band and moment
+    terms both measure, so an objective computes it once per evaluation."""
+    return bands @ spec
+
+
+def envelope_covariance(envelopes: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Mean ``([B,] bands)`` and covariance ``([B,] bands, bands)`` over time of band envelopes."""
+    mean = envelopes.mean(dim=-1)
+    centred = envelopes - mean[..., None]
+    return mean, centred @ centred.transpose(-1, -2) / envelopes.shape[-1]
+
+
 def band_covariance(spec: torch.Tensor, bands: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """Mean ``(bands,)`` and covariance ``(bands, bands)`` over time of band-averaged log spectra.
 
     The diagonal is how much each band's level fluctuates; the off-diagonal, how much bands move
     together. Random-feature Gram matrices leave both loose, and outputs then "pump" across all bands.
     """
-    envelopes = bands @ spec
-    mean = envelopes.mean(dim=1)
-    centred = envelopes - mean[:, None]
-    return mean, centred @ centred.T / spec.shape[1]
+    return envelope_covariance(band_envelopes(spec, bands))
+
+
+def envelope_covariance_loss(envelopes: torch.Tensor, target_mean: torch.Tensor,
+                             target_covariance: torch.Tensor) -> torch.Tensor:
+    """:func:`band_loss` from envelopes already computed."""
+    mean, cov = envelope_covariance(envelopes)
+    return ((mean - target_mean) ** 2).sum(-1) + ((cov - target_covariance) ** 2).sum((-2, -1)) * envelopes.shape[-2]
 
 
 def band_loss(spec: torch.Tensor, bands: torch.Tensor, target_mean: torch.Tensor,
               target_covariance: torch.Tensor) -> torch.Tensor:
     """Squared distance of band means plus that of band covariances (scaled to the same order)."""
-    mean, cov = band_covariance(spec, bands)
-    return ((mean - target_mean) ** 2).sum() + ((cov - target_covariance) ** 2).sum() * bands.shape[0]
+    return envelope_covariance_loss(band_envelopes(spec, bands), target_mean, target_covariance)
+
+
+def envelope_moments(envelopes: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Skewness and log kurtosis over time of band envelopes, ``([B,] bands)`` each."""
+    centred = envelopes - envelopes.mean(dim=-1, keepdim=True)
+    variance = (centred ** 2).mean(dim=-1) + 1e-8
+    skewness = (centred ** 3).mean(dim=-1) / variance ** 1.5
+    kurtosis = (centred ** 4).mean(dim=-1) / variance ** 2
+    return skewness, torch.log(kurtosis)
 
 
 def band_moments(spec: torch.Tensor, bands: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -180,24 +212,25 @@ def band_moments(spec: torch.Tensor, bands: torch.Tensor) -> tuple[torch.Tensor,
     Sparse sounds (crackles, clicks, drops) have skewed, heavy-tailed band envelopes; Gaussian-looking
     outputs of the same covariance do not. These are two of McDermott & Simoncelli's envelope statistics.
     """
-    envelopes = bands @ spec
-    centred = envelopes - envelopes.mean(dim=1, keepdim=True)
-    variance = (centred ** 2).mean(dim=1) + 1e-8
-    skewness = (centred ** 3).mean(dim=1) / variance ** 1.5
-    kurtosis = (centred ** 4).mean(dim=1) / variance ** 2
-    return skewness, torch.log(kurtosis)
+    return envelope_moments(band_envelopes(spec, bands))
+
+
+def envelope_moment_loss(envelopes: torch.Tensor, target_skewness: torch.Tensor,
+                         target_log_kurtosis: torch.Tensor) -> torch.Tensor:
+    """:func:`moment_loss` from envelopes already computed."""
+    skewness, log_kurtosis = envelope_moments(envelopes)
+    return ((skewness - target_skewness) ** 2).mean(-1) + ((log_kurtosis - target_log_kurtosis) ** 2).mean(-1)
 
 
 def moment_loss(spec: torch.Tensor, bands: torch.Tensor, target_skewness: torch.Tensor,
                 target_log_kurtosis: torch.Tensor) -> torch.Tensor:
     """Mean squared distance of band skewness and log kurtosis from the style's."""
-    skewness, log_kurtosis = band_moments(spec, bands)
-    return ((skewness - target_skewness) ** 2).mean() + ((log_kurtosis - target_log_kurtosis) ** 2).mean()
+    return envelope_moment_loss(band_envelopes(spec, bands), target_skewness, target_log_kurtosis)
 
 
 def spectrum_loss(spec: torch.Tensor, target_mean: torch.Tensor) -> torch.Tensor:
     """Squared distance between the time-averaged log spectrum and the style's."""
-    return ((spec.mean(dim=1) - target_mean) ** 2).sum()
+    return ((spec.mean(dim=-1) - target_mean) ** 2).sum(-1)
 
 
 class _NormalizeGradient(torch.autograd.Function):
@@ -207,11 +240,12 @@ class _NormalizeGradient(torch.autograd.Function):
 
     @staticmethod
     def backward(ctx, grad: torch.Tensor) -> torch.Tensor:  # noqa: D102
-        return grad / (grad.abs().sum() + 1e-8)
+        # per feature map (the last two dimensions), so the rows of a batch are normalised apart
+        return grad / (grad.abs().sum((-2, -1), keepdim=True) + 1e-8)
 
 
 def normalize_gradient(x: torch.Tensor) -> torch.Tensor:
-    """Identity in the forward pass; L1-normalises the gradient flowing back through it.
+    """Identity in the forward pass; L1-normalises the gradient flowing back through each ``([B,] m, n)`` map.
 
     The seed's ``normalize_gradients`` switch (from Torch neural-style). It balances terms of very different
     scale for first-order optimisers; with L-BFGS the loss no longer matches its gradient, so prefer Adam.

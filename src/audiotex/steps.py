@@ -11,8 +11,9 @@ import csv
 import json
 import os
 import time
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 
@@ -91,6 +92,71 @@ def _check_compatible(style_meta: Mapping[str, Any], content_meta: Mapping[str, 
                                 f"{style_meta.get(key)}); analyse both with the same settings")
 
 
+@dataclass
+class SynthesisRow:
+    """One output of :func:`synthesize_files`: spectrogram files in, a spectrogram file out.
+
+    Attributes:
+        style, content: style (and content, or ``None``) spectrogram files.
+        output: the ``.npy`` to write (with its sidecar and loss log, as :func:`synthesize_file` does).
+        settings: this row's parameters (any keys; the synthesize stage's are read).
+        checkpoint: this row's checkpoint file, or ``None``.
+    """
+
+    style: str | os.PathLike
+    content: str | os.PathLike | None
+    output: str | os.PathLike
+    settings: Mapping[str, Any] | None = None
+    checkpoint: str | os.PathLike | None = None
+
+
+@dataclass
+class _PreparedRow:
+    """A row read and checked, ready for the synthesis loop."""
+
+    problem: Any  # synthesis.SynthesisProblem (imported lazily: torch is slow to import)
+    style_meta: dict[str, Any]
+    settings: dict[str, Any]
+    sr: int
+    hop: int
+
+
+def _prepare_synthesis(style: str | os.PathLike, content: str | os.PathLike | None,
+                       settings: Mapping[str, Any] | None, checkpoint: str | os.PathLike | None) -> _PreparedRow:
+    from .synthesis import SynthesisProblem
+
+    s = _full(settings)
+    style_spec, style_meta = load_spectrogram(style)
+    content_spec = None
+    if content is not None:
+        content_spec, content_meta = load_spectrogram(content)
+        _check_compatible(style_meta, content_meta, style, content)
+    sr, hop = int(style_meta["sr"]), int(style_meta["hop_length"])
+    reference = content_spec if content_spec is not None else style_spec
+    n_frames = frames_for(s["duration"], sr, hop) if s["duration"] else reference.shape[1]
+    problem = SynthesisProblem(style_spec, content_spec, n_frames, P.stage_settings(s, "synthesize"), checkpoint)
+    return _PreparedRow(problem, style_meta, s, sr, hop)
+
+
+def _finish_synthesis(row: _PreparedRow, style: Any, content: Any, dst: str | os.PathLike, result: Any,
+                      device: Any, wall_seconds: float) -> dict[str, Any]:
+    """Write a synthesized row (spectrogram, sidecar, loss log), remove its checkpoint; return the sidecar."""
+    meta = {
+        "sr": row.sr, "n_fft": int(row.style_meta["n_fft"]), "hop_length": row.hop,
+        "style": str(style), "content": None if content is None else str(content),
+        "settings": row.problem.settings, "device": str(device),
+        "wall_seconds": wall_seconds, "iterations": result.iterations,
+        "resumed_from": result.resumed_from,
+        "final_losses": {k: v for k, v in (result.losses[-1] if result.losses else {}).items()
+                         if k not in ("iteration", "evaluations", "seconds")},
+    }
+    write_loss_log(loss_log_path(dst), result.losses)
+    save_spectrogram(dst, result.spectrogram, meta)
+    if row.problem.checkpoint is not None:
+        Path(row.problem.checkpoint).unlink(missing_ok=True)
+    return meta
+
+
 def synthesize_file(style: str | os.PathLike, content: str | os.PathLike | None, dst: str | os.PathLike,
                     settings: Mapping[str, Any] | None = None, *, device: str = "auto",
                     checkpoint: str | os.PathLike | None = None, checkpoint_every: int = 0,
@@ -109,46 +175,76 @@ def synthesize_file(style: str | os.PathLike, content: str | os.PathLike | None,
     from .device import resolve_device
     from .synthesis import synthesize
 
-    s = _full(settings)
-    style_spec, style_meta = load_spectrogram(style)
-    content_spec = None
-    if content is not None:
-        content_spec, content_meta = load_spectrogram(content)
-        _check_compatible(style_meta, content_meta, style, content)
-    sr, hop = int(style_meta["sr"]), int(style_meta["hop_length"])
-    reference = content_spec if content_spec is not None else style_spec
-    n_frames = frames_for(s["duration"], sr, hop) if s["duration"] else reference.shape[1]
+    row = _prepare_synthesis(style, content, settings, checkpoint)
     torch_device = resolve_device(device)
-
     dst_path = Path(dst)
 
     def save_intermediate(iteration: int, spec: np.ndarray) -> None:
-        save_spectrogram(dst_path.with_name(f"{dst_path.stem}.iter{iteration:05d}.npy"), spec, style_meta)
+        save_spectrogram(dst_path.with_name(f"{dst_path.stem}.iter{iteration:05d}.npy"), spec, row.style_meta)
 
     started = time.perf_counter()
+    p = row.problem
     try:
-        result = synthesize(style_spec, content_spec, n_frames=n_frames,
-                            settings=P.stage_settings(s, "synthesize"), device=torch_device,
-                            lag_frames_per_second=sr / hop, checkpoint=checkpoint,
+        result = synthesize(p.style, p.content, n_frames=p.n_frames, settings=p.settings, device=torch_device,
+                            lag_frames_per_second=row.sr / row.hop, checkpoint=checkpoint,
                             checkpoint_every=checkpoint_every, save_every=save_every,
                             on_save=save_intermediate if save_every else None,
                             progress=progress)
     except AudiotexError as err:
-        raise AudiotexError(f"{style_meta.get('source', style)}: {err}") from None
-    meta = {
-        "sr": sr, "n_fft": int(style_meta["n_fft"]), "hop_length": hop,
-        "style": str(style), "content": None if content is None else str(content),
-        "settings": P.stage_settings(s, "synthesize"), "device": str(torch_device),
-        "wall_seconds": time.perf_counter() - started, "iterations": result.iterations,
-        "resumed_from": result.resumed_from,
-        "final_losses": {k: v for k, v in (result.losses[-1] if result.losses else {}).items()
-                         if k not in ("iteration", "evaluations", "seconds")},
-    }
-    write_loss_log(loss_log_path(dst), result.losses)
-    save_spectrogram(dst, result.spectrogram, meta)
-    if checkpoint is not None:
-        Path(checkpoint).unlink(missing_ok=True)
-    return meta
+        raise AudiotexError(f"{row.style_meta.get('source', style)}: {err}") from None
+    return _finish_synthesis(row, style, content, dst, result, torch_device, time.perf_counter() - started)
+
+
+def synthesize_files(rows: Sequence[SynthesisRow], *, device: str = "auto", checkpoint_every: int = 0,
+                     max_batch: int | None = None,
+                     progress: Callable[[int, int, dict[str, float]], None] | None = None,
+                     ) -> list[dict[str, Any] | AudiotexError]:
+    """:func:`synthesize_file` for many rows in one process: rows that share shapes and bank run as one batch.
+
+    Each row is written as :func:`synthesize_file` writes it (its sidecar's ``wall_seconds`` is the time
+    from its batch's start to its last iteration) and resumes from its own checkpoint. A row that fails
+    (unreadable input, too short, diverged) is returned as its :class:`AudiotexError`, naming its style
+    file; the other rows are still written.
+
+    Args:
+        rows: the outputs to make.
+        device, checkpoint_every: as for :func:`synthesize_file`.
+        max_batch: at most this many rows per batch.
+        progress: ``progress(row, iteration, {term: value})``.
+
+    Returns:
+        Per row, in order: its sidecar's contents, or its error.
+    """
+    from .device import resolve_device
+    from .synthesis import synthesize_batch
+
+    torch_device = resolve_device(device)
+    out: list[dict[str, Any] | AudiotexError | None] = [None] * len(rows)
+    prepared: dict[int, _PreparedRow] = {}
+    for k, row in enumerate(rows):
+        try:
+            prepared[k] = _prepare_synthesis(row.style, row.content, row.settings, row.checkpoint)
+        except AudiotexError as err:
+            out[k] = err
+    # the frames per second turn seconds into frames in the objective: one synthesize_batch call per value
+    by_rate: dict[float, list[int]] = {}
+    for k, row in prepared.items():
+        by_rate.setdefault(row.sr / row.hop, []).append(k)
+    for rate, members in by_rate.items():
+        results = synthesize_batch([prepared[k].problem for k in members], device=torch_device,
+                                   lag_frames_per_second=rate, checkpoint_every=checkpoint_every,
+                                   max_batch=max_batch,
+                                   progress=None if progress is None else
+                                   (lambda b, i, terms, members=members: progress(members[b], i, terms)))
+        for k, result in zip(members, results):
+            source = prepared[k].style_meta.get("source", rows[k].style)
+            if isinstance(result, AudiotexError):
+                out[k] = AudiotexError(f"{source}: {result}")
+                continue
+            wall = result.losses[-1]["seconds"] if result.losses else 0.0
+            out[k] = _finish_synthesis(prepared[k], rows[k].style, rows[k].content, rows[k].output, result,
+                                       torch_device, wall)
+    return out  # type: ignore[return-value]
 
 
 def invert_file(src: str | os.PathLike, dst: str | os.PathLike, settings: Mapping[str, Any] | None = None,

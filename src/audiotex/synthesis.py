@@ -1,7 +1,12 @@
-"""The optimisation loop: fit a spectrogram to style (and content) statistics with L-BFGS or Adam.
+"""The optimisation loop: fit spectrograms to style (and content) statistics with L-BFGS or Adam.
 
-State lives here because it is the point: the spectrogram being optimised, the optimiser, and the
-checkpoint that lets a killed job resume where it stopped.
+State lives here because it is the point: the spectrograms being optimised, the optimiser, and the
+checkpoints that let a killed job resume where it stopped.
+
+One loop serves one row or many: :func:`synthesize_batch` optimises rows that share a shape and a bank as
+one batch (batched convolutions and Gram matrices, one forward and backward pass per evaluation), each row
+with its own optimiser state (:mod:`audiotex.lbfgs`, :mod:`audiotex.adam`) and its own checkpoint;
+:func:`synthesize` is the batch of one.
 """
 from __future__ import annotations
 
@@ -11,15 +16,17 @@ import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 import torch
 
 from . import losses as L
+from .adam import AdamState, adam_step
 from .banks import bank_features, make_bank, min_frames, parse_layers
 from .errors import AudiotexError
 from .files import atomic_output
+from .lbfgs import LBFGSState, lbfgs_step
 
 
 #: A log1p magnitude beyond this (e^40) is no sound any STFT of audio in [-1, 1] can have: divergence.
@@ -28,13 +35,14 @@ MAX_LOG_MAGNITUDE = 40.0
 
 @dataclass
 class SynthesisResult:
-    """What :func:`synthesize` returns.
+    """What :func:`synthesize` returns (and :func:`synthesize_batch`, per row).
 
     Attributes:
         spectrogram: the optimised log-magnitude spectrogram ``(bins, frames)``, float32.
-        losses: one dict per iteration: ``iteration``, ``loss`` and each active term, ``evaluations`` (loss
+        losses: one dict per iteration: ``iteration``, ``loss`` and each active term (with L-BFGS, at the
+            point the iteration accepted; with Adam, at the point it stepped from), ``evaluations`` (loss
             and gradient evaluations the iteration took: L-BFGS's line search may take several), ``seconds``
-            since start.
+            since start (of the row's batch).
         iterations: iterations completed (including those done before a resume).
         resumed_from: the iteration a checkpoint resumed at, or ``None`` for a fresh start.
     """
@@ -52,69 +60,135 @@ def fit_length(spec: np.ndarray, n_frames: int) -> np.ndarray:
 
 
 class Objective:
-    """The weighted sum of loss terms for one style (and content) target.
+    """The weighted sum of loss terms for a batch of style (and content) targets that share one bank.
 
-    Build it once; call it on the spectrogram being optimised to get ``(total, {term: value})``.
+    Build it once; call it on the spectrograms being optimised to get ``(total, terms)``: per row, the
+    weighted total and the value of each active term (named by :attr:`term_names`). ``style`` (and
+    ``content``) may be one tensor ``(bins, frames)`` (a batch of one) or a sequence of them, one per row:
+    the styles may differ in length, the contents are all ``n_frames`` long (or all ``None``).
     """
 
-    def __init__(self, style: torch.Tensor, content: torch.Tensor | None, n_frames: int,
+    def __init__(self, style: torch.Tensor | Sequence[torch.Tensor],
+                 content: torch.Tensor | Sequence[torch.Tensor | None] | None, n_frames: int,
                  settings: Mapping[str, Any], frames_per_second: float):
+        styles = [style] if isinstance(style, torch.Tensor) else list(style)
+        contents = [content] if isinstance(style, torch.Tensor) else list(content or [None] * len(styles))
+        has_content = contents[0] is not None
         s = dict(settings)
         # the banks are float32: a float64 clip (numpy's default dtype) is computed like any other
-        style = style.to(torch.float32)
-        content = None if content is None else content.to(torch.float32)
+        styles = [st.to(torch.float32) for st in styles]
+        contents = [None if c is None else c.to(torch.float32) for c in contents]
+        first = styles[0]
+        self.batch = len(styles)
         self.layers = parse_layers(s["layers"])
-        self.kernels = make_bank(style.shape[0], self.layers, seed=s["seed"], device=style.device)
+        self.kernels = make_bank(first.shape[0], self.layers, seed=s["seed"], device=first.device)
         self.circular = bool(s["loop"])
         self.gram_norm, self.kind = s["gram_norm"], s["loss"]
         self.normalize = bool(s["normalize_gradients"])
-        self.weights = {"style": s["style_weight"], "content": s["content_weight"] if content is not None else 0.0,
+        self.weights = {"style": s["style_weight"], "content": s["content_weight"] if has_content else 0.0,
                         "autocorr": s["autocorr_weight"], "diversity": s["diversity_weight"],
                         "spectrum": s["spectrum_weight"], "bands": s["band_weight"],
                         "moments": s["moment_weight"]}
+        #: the active terms, in the order of the columns of ``terms``
+        self.term_names = [name for name, weight in self.weights.items() if weight]
+        self.term_weights = torch.tensor([self.weights[name] for name in self.term_names], device=first.device,
+                                         dtype=first.dtype)
         with torch.no_grad():
-            style_feats = bank_features(style, self.kernels, self.layers)
-            self.target_grams = [L.gram(f, self.gram_norm) for f in style_feats]
+            # styles may differ in length: their features are computed row by row, then stacked
+            style_feats = [bank_features(st, self.kernels, self.layers) for st in styles]
+            self.target_grams = [torch.stack([L.gram(feats[k], self.gram_norm) for feats in style_feats])
+                                 for k in range(len(self.layers))]
             self.target_content = None
             if self.weights["content"]:
-                self.target_content = bank_features(content, self.kernels, self.layers, self.circular)
+                self.target_content = bank_features(torch.stack(contents), self.kernels, self.layers, self.circular)
             self.max_lag = 0
             if self.weights["autocorr"]:
                 # a lag needs frames on both sides: cap it at half the shortest feature map, style's or
                 # output's; a pooled layer has n_frames // pool frames before its convolution
                 output_lengths = [n_frames // l.pool - (0 if self.circular else l.width - 1) for l in self.layers]
-                shortest = min(min(f.shape[1] for f in style_feats), *output_lengths)
+                shortest = min(min(f.shape[1] for feats in style_feats for f in feats), *output_lengths)
                 self.max_lag = max(1, min(int(s["autocorr_max_lag"] * frames_per_second), shortest // 2))
-                self.target_autocorr = [L.autocorrelation(f, self.max_lag) for f in style_feats]
-            self.diversity_reference = L.frame_reference(style) if self.weights["diversity"] else None
+                self.target_autocorr = [torch.stack([L.autocorrelation(feats[k], self.max_lag) for feats in style_feats])
+                                        for k in range(len(self.layers))]
+            # each row's style frames, centred and normalised once for the diversity term
+            self.diversity_references = ([L.frame_reference(st) for st in styles] if self.weights["diversity"]
+                                         else None)
             self.window = max(1, int(round(s["diversity_window"] * frames_per_second)))
-            self.target_mean = style.mean(dim=1)
+            self.target_mean = torch.stack([st.mean(dim=1) for st in styles])
             if self.weights["bands"] or self.weights["moments"]:
-                self.bands = L.band_matrix(style.shape[0], s["bands"], device=style.device)
-                self.target_band_mean, self.target_band_cov = L.band_covariance(style, self.bands)
-                self.target_moments = L.band_moments(style, self.bands)
+                self.bands = L.band_matrix(first.shape[0], s["bands"], device=first.device)
+                envelopes = [L.band_envelopes(st, self.bands) for st in styles]
+                covariances = [L.envelope_covariance(e) for e in envelopes]
+                self.target_band_mean = torch.stack([c[0] for c in covariances])
+                self.target_band_cov = torch.stack([c[1] for c in covariances])
+                moments = [L.envelope_moments(e) for e in envelopes]
+                self.target_moments = (torch.stack([m[0] for m in moments]), torch.stack([m[1] for m in moments]))
 
-    def __call__(self, spec: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-        feats = bank_features(spec, self.kernels, self.layers, self.circular)
+    def __call__(self, spec: torch.Tensor, rows: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """Loss of ``spec``: ``(bins, frames)`` for a batch of one, or ``(b, bins, frames)`` for the rows
+        ``rows`` (a CPU index tensor; all rows in order when ``None``).
+
+        Returns ``(total, terms)``: ``(b,)`` and ``(b, len(term_names))`` (a scalar and ``(terms,)`` for a
+        single spectrogram).
+        """
+        single = spec.dim() == 2
+        x = spec[None] if single else spec
+        row_list = list(range(x.shape[0])) if rows is None else rows.tolist()
+        if row_list == list(range(self.batch)):
+            def pick(target: torch.Tensor) -> torch.Tensor:
+                return target
+        else:
+            index = torch.tensor(row_list, device=x.device)
+
+            def pick(target: torch.Tensor) -> torch.Tensor:
+                return target[index]
+        feats = bank_features(x, self.kernels, self.layers, self.circular)
         if self.normalize:
             feats = [L.normalize_gradient(f) for f in feats]
-        terms: dict[str, torch.Tensor] = {}
+        terms: list[torch.Tensor] = []
         if self.weights["style"]:
-            terms["style"] = L.style_loss(feats, self.target_grams, self.gram_norm, self.kind)
+            terms.append(L.style_loss(feats, [pick(g) for g in self.target_grams], self.gram_norm, self.kind))
         if self.weights["content"]:
-            terms["content"] = L.content_loss(feats, self.target_content, self.kind)
+            terms.append(L.content_loss(feats, [pick(c) for c in self.target_content], self.kind))
         if self.weights["autocorr"]:
-            terms["autocorr"] = L.autocorrelation_loss(feats, self.target_autocorr, self.max_lag, self.kind)
+            terms.append(L.autocorrelation_loss(feats, [pick(a) for a in self.target_autocorr], self.max_lag,
+                                                self.kind))
         if self.weights["diversity"]:
-            terms["diversity"] = L.diversity_loss(spec, self.diversity_reference, self.window)
+            # the diversity term compares each row with its own style clip, whose length is its own
+            terms.append(torch.stack([L.diversity_loss(x[k], self.diversity_references[r], self.window)
+                                      for k, r in enumerate(row_list)]))
         if self.weights["spectrum"]:
-            terms["spectrum"] = L.spectrum_loss(spec, self.target_mean)
-        if self.weights["bands"]:
-            terms["bands"] = L.band_loss(spec, self.bands, self.target_band_mean, self.target_band_cov)
-        if self.weights["moments"]:
-            terms["moments"] = L.moment_loss(spec, self.bands, *self.target_moments)
-        total = sum(self.weights[name] * value for name, value in terms.items())
-        return total, terms
+            terms.append(L.spectrum_loss(x, pick(self.target_mean)))
+        if self.weights["bands"] or self.weights["moments"]:
+            envelopes = L.band_envelopes(x, self.bands)  # once for both terms
+            if self.weights["bands"]:
+                terms.append(L.envelope_covariance_loss(envelopes, pick(self.target_band_mean),
+                                                        pick(self.target_band_cov)))
+            if self.weights["moments"]:
+                terms.append(L.envelope_moment_loss(envelopes, *(pick(m) for m in self.target_moments)))
+        stacked = torch.stack(terms, dim=-1)
+        total = stacked @ self.term_weights
+        return (total[0], stacked[0]) if single else (total, stacked)
+
+
+def build_objective(style: np.ndarray | Sequence[np.ndarray], content: np.ndarray | Sequence[np.ndarray | None] | None,
+                    n_frames: int, settings: Mapping[str, Any], device: torch.device,
+                    frames_per_second: float) -> Objective:
+    """The :class:`Objective` for spectrogram arrays: content tiled or cropped to ``n_frames``, all on ``device``.
+
+    ``style`` and ``content`` are one array each (a batch of one) or sequences, one per row.
+    """
+    single = isinstance(style, np.ndarray)
+    styles = [style] if single else list(style)
+    contents = [content] if single else list(content or [None] * len(styles))
+
+    def tensor(array: np.ndarray) -> torch.Tensor:
+        return torch.from_numpy(np.ascontiguousarray(array)).to(device)
+
+    style_t = [tensor(st) for st in styles]
+    content_t = [None if c is None else tensor(fit_length(c, n_frames)) for c in contents]
+    return Objective(style_t[0] if single else style_t, content_t[0] if single else content_t, n_frames,
+                     settings, frames_per_second)
 
 
 def initial_spectrogram(style: np.ndarray, n_frames: int, init: str, init_scale: float, seed: int) -> np.ndarray:
@@ -134,7 +208,11 @@ def initial_spectrogram(style: np.ndarray, n_frames: int, init: str, init_scale:
 
 
 def make_optimizer(x: torch.Tensor, settings: Mapping[str, Any]) -> torch.optim.Optimizer:
-    """L-BFGS (one iteration per ``step``, strong-Wolfe line search, like scipy's L-BFGS-B) or Adam."""
+    """torch's L-BFGS (strong-Wolfe line search, like scipy's L-BFGS-B) or Adam, for one waveform.
+
+    The spectrogram loop uses the batched optimisers of :mod:`audiotex.lbfgs` and :mod:`audiotex.adam`;
+    the waveform refinement runs its L-BFGS iterations in one ``step`` call and keeps torch's.
+    """
     lr = settings.get("learning_rate")
     if settings["optimizer"] == "adam":
         return torch.optim.Adam([x], lr=lr or 0.05)
@@ -172,12 +250,59 @@ def _save_checkpoint(path: Path, state: dict[str, Any]) -> None:
         torch.save(state, tmp)
 
 
+@dataclass
+class SynthesisProblem:
+    """One row of :func:`synthesize_batch`: what :func:`synthesize` takes for one output.
+
+    Attributes:
+        style: style spectrogram ``(bins, frames)``.
+        content: content spectrogram with the same bins, or ``None`` (tiled or cropped to ``n_frames``).
+        n_frames: output length in frames.
+        settings: the synthesize-stage keys of :mod:`audiotex.params`.
+        checkpoint: this row's checkpoint file, or ``None``.
+    """
+
+    style: np.ndarray
+    content: np.ndarray | None
+    n_frames: int
+    settings: Mapping[str, Any]
+    checkpoint: str | os.PathLike | None = None
+
+
+def check_problem(problem: SynthesisProblem) -> None:
+    """Raise :class:`AudiotexError` if a row cannot be synthesized (clips shorter than the kernels, bins differ)."""
+    s = problem.settings
+    need = min_frames(parse_layers(s["layers"]))
+    if problem.style.shape[1] < need:
+        raise AudiotexError(f"style clip of {problem.style.shape[1]} frames is shorter than the largest kernel "
+                            f"({need} frames for layers {s['layers']!r})")
+    if problem.n_frames < need:
+        raise AudiotexError(f"output of {problem.n_frames} frames is shorter than the largest kernel ({need} frames); "
+                            "ask for a longer duration")
+    if problem.content is not None and problem.content.shape[0] != problem.style.shape[0]:
+        raise AudiotexError(f"content has {problem.content.shape[0]} frequency bins, style {problem.style.shape[0]}")
+
+
+def batch_key(problem: SynthesisProblem) -> tuple:
+    """Rows with equal keys can be optimised as one batch: same shapes, same bank, same objective.
+
+    Everything in the settings but ``iterations`` shapes the bank, the objective or the optimiser; the
+    rhythm term's lag range also depends on the style's length.
+    """
+    s = problem.settings
+    settings = tuple(sorted((k, repr(v)) for k, v in s.items() if k != "iterations"))
+    style_frames = problem.style.shape[1] if s["autocorr_weight"] else None
+    return (problem.style.shape[0], problem.n_frames, problem.content is None, style_frames, settings)
+
+
 def synthesize(style: np.ndarray, content: np.ndarray | None, *, n_frames: int, settings: Mapping[str, Any],
                device: torch.device | str = "cpu", lag_frames_per_second: float = 43.0,
                checkpoint: str | os.PathLike | None = None, checkpoint_every: int = 0,
                save_every: int = 0, on_save: Callable[[int, np.ndarray], None] | None = None,
                progress: Callable[[int, dict[str, float]], None] | None = None) -> SynthesisResult:
     """Optimise a log-magnitude spectrogram of ``n_frames`` frames to match ``style`` (and ``content``).
+
+    The batch of one of :func:`synthesize_batch`.
 
     Args:
         style: style spectrogram ``(bins, frames)``.
@@ -196,89 +321,163 @@ def synthesize(style: np.ndarray, content: np.ndarray | None, *, n_frames: int, 
     Raises:
         AudiotexError: if a clip is shorter than the largest kernel, or the loss becomes NaN or infinite.
     """
-    s = dict(settings)
-    layers = parse_layers(s["layers"])
-    need = min_frames(layers)
-    if style.shape[1] < need:
-        raise AudiotexError(f"style clip of {style.shape[1]} frames is shorter than the largest kernel "
-                            f"({need} frames for layers {s['layers']!r})")
-    if n_frames < need:
-        raise AudiotexError(f"output of {n_frames} frames is shorter than the largest kernel ({need} frames); "
-                            "ask for a longer duration")
-    if content is not None:
-        if content.shape[0] != style.shape[0]:
-            raise AudiotexError(f"content has {content.shape[0]} frequency bins, style {style.shape[0]}")
-        content = fit_length(content, n_frames)
+    problem = SynthesisProblem(style, content, n_frames, settings, checkpoint)
+    [result] = synthesize_batch(
+        [problem], device=device, lag_frames_per_second=lag_frames_per_second, checkpoint_every=checkpoint_every,
+        save_every=save_every, on_save=None if on_save is None else (lambda row, i, spec: on_save(i, spec)),
+        progress=None if progress is None else (lambda row, i, terms: progress(i, terms)))
+    if isinstance(result, AudiotexError):
+        raise result
+    return result
+
+
+def synthesize_batch(problems: Sequence[SynthesisProblem], *, device: torch.device | str = "cpu",
+                     lag_frames_per_second: float = 43.0, checkpoint_every: int = 0, save_every: int = 0,
+                     on_save: Callable[[int, int, np.ndarray], None] | None = None,
+                     progress: Callable[[int, int, dict[str, float]], None] | None = None,
+                     max_batch: int | None = None) -> list[SynthesisResult | AudiotexError]:
+    """Optimise many rows; rows that share shapes and bank (:func:`batch_key`) run together as one batch.
+
+    Each row keeps its own optimiser state, iteration count, loss log and checkpoint (saved every
+    ``checkpoint_every`` of its iterations, resumed from when its fingerprint matches), so a row's result
+    is its :func:`synthesize` result (to float rounding: batched convolutions sum in another order).
+    Groups of different keys run one after another.
+
+    Args:
+        problems: the rows.
+        device, lag_frames_per_second, checkpoint_every, save_every: as for :func:`synthesize`.
+        on_save: ``on_save(row, iteration, spectrogram)`` every ``save_every`` iterations of a row.
+        progress: ``progress(row, iteration, {term: value})`` after every iteration of a row.
+        max_batch: at most this many rows per batch (device memory); all of a group by default.
+
+    Returns:
+        One entry per row, in order: its :class:`SynthesisResult`, or the :class:`AudiotexError` that
+        stopped it (bad input, divergence). One row failing does not stop the others; any other exception
+        (from a callback, say) propagates.
+    """
     device = torch.device(device)
-    style_t = torch.from_numpy(np.ascontiguousarray(style)).to(device)
-    content_t = None if content is None else torch.from_numpy(np.ascontiguousarray(content)).to(device)
-    objective = Objective(style_t, content_t, n_frames, s, lag_frames_per_second)
+    results: list[SynthesisResult | AudiotexError | None] = [None] * len(problems)
+    groups: dict[tuple, list[int]] = {}
+    for row, problem in enumerate(problems):
+        try:
+            check_problem(problem)
+        except AudiotexError as err:
+            results[row] = err
+            continue
+        groups.setdefault(batch_key(problem), []).append(row)
+    for rows in groups.values():
+        size = max_batch or len(rows)
+        for start in range(0, len(rows), size):
+            chunk = rows[start:start + size]
+            done = _optimise_batch([problems[r] for r in chunk], chunk, device, lag_frames_per_second,
+                                   checkpoint_every, save_every, on_save, progress)
+            for r, result in zip(chunk, done):
+                results[r] = result
+    return results  # type: ignore[return-value]
 
-    x0 = initial_spectrogram(style, n_frames, s["init"], s["init_scale"], s["seed"])
-    x = torch.from_numpy(x0).to(device).requires_grad_(True)
-    optimizer = make_optimizer(x, s)
-    digest = fingerprint(style, content, n_frames, s)
-    ckpt = Path(checkpoint) if checkpoint is not None else None
-    start, log, resumed_from, elapsed_before = 0, [], None, 0.0
-    state = _load_checkpoint(ckpt, digest) if ckpt is not None else None
-    if state is not None:
-        with torch.no_grad():
-            x.copy_(state["x"].to(device))
-        optimizer.load_state_dict(state["optimizer"])
-        start = resumed_from = int(state["iteration"])
-        log = list(state["losses"])
-        elapsed_before = float(state.get("seconds", 0.0))
 
-    last_terms: dict[str, float] = {}
-    evaluations = [0]
-    # L-BFGS runs one iteration per step() so that we can log and checkpoint between iterations, but each
-    # step() starts by evaluating the point the previous line search ended on. Remembering that last
-    # evaluation halves the cost; recomputing it would give the same numbers.
-    last_eval: dict[str, Any] = {}
+def _restore_row(path: Path | None, digest: str, row: int, x: torch.Tensor,
+                 optimizer: LBFGSState | AdamState) -> dict[str, Any] | None:
+    """Load row ``row``'s checkpoint into ``x`` and ``optimizer``; ``None`` (and the file removed) if unusable."""
+    state = _load_checkpoint(path, digest) if path is not None else None
+    if state is None:
+        return None
+    try:
+        restored = state["x"].to(x.device).reshape(x.shape[1:])
+        optimizer.set_row(row, state["optimizer"])
+        x[row] = restored
+    except (KeyError, ValueError, RuntimeError, AttributeError, TypeError):
+        path.unlink(missing_ok=True)  # a checkpoint of another format: start afresh
+        return None
+    return state
 
-    def closure() -> torch.Tensor:
-        if last_eval and torch.equal(last_eval["x"], x.detach()):
-            x.grad = last_eval["grad"].clone()
-            last_terms.clear()
-            last_terms.update(last_eval["terms"])
-            return last_eval["loss"]
-        evaluations[0] += 1
-        optimizer.zero_grad(set_to_none=True)
-        total, terms = objective(x)
-        total.backward()
-        last_terms.clear()
-        last_terms.update({"loss": float(total.detach())}, **{k: float(v.detach()) for k, v in terms.items()})
-        last_eval.update(x=x.detach().clone(), grad=x.grad.detach().clone(), loss=total.detach(),
-                         terms=dict(last_terms))
-        return total
+
+def _optimise_batch(problems: list[SynthesisProblem], rows: list[int], device: torch.device,
+                    frames_per_second: float, checkpoint_every: int, save_every: int,
+                    on_save: Callable[[int, int, np.ndarray], None] | None,
+                    progress: Callable[[int, int, dict[str, float]], None] | None,
+                    ) -> list[SynthesisResult | AudiotexError]:
+    """Run rows of one batch key together; ``rows`` are their numbers in the caller's list (for callbacks)."""
+    s = dict(problems[0].settings)
+    n_frames = problems[0].n_frames
+    contents = [None if p.content is None else fit_length(p.content, n_frames) for p in problems]
+    objective = build_objective([p.style for p in problems], contents, n_frames, s, device, frames_per_second)
+    x = torch.from_numpy(np.stack([initial_spectrogram(p.style, n_frames, s["init"], s["init_scale"], s["seed"])
+                                   for p in problems])).to(device)
+    adam = s["optimizer"] == "adam"
+    optimizer: LBFGSState | AdamState = (AdamState.empty(x) if adam else
+                                         LBFGSState.empty(len(problems), x[0].numel(), device=device, dtype=x.dtype))
+    lr = s.get("learning_rate") or (0.05 if adam else 1.0)
+
+    digests = [fingerprint(p.style, c, n_frames, p.settings) for p, c in zip(problems, contents)]
+    paths = [None if p.checkpoint is None else Path(p.checkpoint) for p in problems]
+    iteration, logs, resumed_from, elapsed_before = [0] * len(problems), [[] for _ in problems], \
+        [None] * len(problems), [0.0] * len(problems)
+    for b in range(len(problems)):
+        state = _restore_row(paths[b], digests[b], b, x, optimizer)
+        if state is not None:
+            iteration[b] = resumed_from[b] = int(state["iteration"])
+            logs[b] = list(state["losses"])
+            elapsed_before[b] = float(state.get("seconds", 0.0))
+    targets = [int(p.settings["iterations"]) for p in problems]
+    failed: dict[int, AudiotexError] = {}
+    names = ["loss", *objective.term_names]
+
+    def closure(which: torch.Tensor, points: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        with torch.enable_grad():
+            points = points.detach().requires_grad_(True)
+            total, terms = objective(points, which)
+            grad, = torch.autograd.grad(total.sum(), points)
+        return total.detach(), grad, terms.detach()
 
     started = time.perf_counter()
-    for iteration in range(start + 1, s["iterations"] + 1):
-        if s["optimizer"] == "adam":
-            closure()
-            optimizer.step()
+    while True:
+        active = [b for b in range(len(problems)) if b not in failed and iteration[b] < targets[b]]
+        if not active:
+            break
+        idx = torch.tensor(active, device=device)
+        if adam:
+            # Adam logs the point it stepped from, as it always has: one evaluation per iteration
+            total, grad, terms = closure(torch.tensor(active), x[idx])
+            values = torch.cat([total[:, None], terms], 1)
+            x = adam_step(x, grad, optimizer, active, lr=lr)
+            evaluations = [1] * len(active)
         else:
-            optimizer.step(closure)
-        peak = float(x.detach().abs().max())
-        if not all(np.isfinite(v) for v in last_terms.values()) or not np.isfinite(peak) \
-                or peak > MAX_LOG_MAGNITUDE:
-            raise AudiotexError(f"optimisation diverged at iteration {iteration} (loss {last_terms.get('loss')}, "
-                                f"largest log-magnitude {peak:.3g}); try a smaller learning_rate, another "
-                                "optimizer or loss, or smaller weights")
-        row = {"iteration": iteration, **last_terms, "evaluations": evaluations[0],
-               "seconds": elapsed_before + time.perf_counter() - started}
-        evaluations[0] = 0
-        log.append(row)
-        if progress is not None:
-            progress(iteration, dict(last_terms))
-        if on_save is not None and save_every and iteration % save_every == 0:
-            on_save(iteration, x.detach().cpu().numpy().copy())
-        if ckpt is not None and checkpoint_every and iteration % checkpoint_every == 0 \
-                and iteration < s["iterations"]:
-            _save_checkpoint(ckpt, {"fingerprint": digest, "iteration": iteration, "x": x.detach().cpu(),
-                                    "optimizer": optimizer.state_dict(), "losses": log, "seconds": row["seconds"]})
-    return SynthesisResult(spectrogram=x.detach().cpu().numpy().astype(np.float32), losses=log,
-                           iterations=s["iterations"], resumed_from=resumed_from)
+            x, evaluations = lbfgs_step(closure, x, optimizer, active, lr=lr)
+            values = torch.cat([optimizer.loss[idx][:, None], optimizer.aux[idx]], 1)
+        peaks = x[idx].abs().amax(dim=(-2, -1))
+        # one read from the device per iteration, for every row and term at once
+        read = torch.cat([values, peaks[:, None]], 1).tolist()
+        now = time.perf_counter()
+        for k, b in enumerate(active):
+            iteration[b] += 1
+            terms_b = dict(zip(names, read[k][:-1]))
+            peak = read[k][-1]
+            if not all(np.isfinite(v) for v in terms_b.values()) or not np.isfinite(peak) or peak > MAX_LOG_MAGNITUDE:
+                failed[b] = AudiotexError(
+                    f"optimisation diverged at iteration {iteration[b]} (loss {terms_b['loss']}, largest "
+                    f"log-magnitude {peak:.3g}); try a smaller learning_rate, another optimizer or loss, or "
+                    "smaller weights")
+                continue
+            log_row = {"iteration": iteration[b], **terms_b, "evaluations": evaluations[k],
+                       "seconds": elapsed_before[b] + now - started}
+            logs[b].append(log_row)
+            if progress is not None:
+                progress(rows[b], iteration[b], dict(terms_b))
+            if on_save is not None and save_every and iteration[b] % save_every == 0:
+                on_save(rows[b], iteration[b], x[b].detach().cpu().numpy().copy())
+            if paths[b] is not None and checkpoint_every and iteration[b] % checkpoint_every == 0 \
+                    and iteration[b] < targets[b]:
+                _save_checkpoint(paths[b], {"fingerprint": digests[b], "iteration": iteration[b],
+                                            "x": x[b].detach().cpu(), "optimizer": optimizer.row(b),
+                                            "losses": logs[b], "seconds": log_row["seconds"]})
+    out: list[SynthesisResult | AudiotexError] = []
+    spectrograms = x.detach().cpu().numpy().astype(np.float32)
+    for b in range(len(problems)):
+        out.append(failed[b] if b in failed else
+                   SynthesisResult(spectrogram=spectrograms[b], losses=logs[b], iterations=targets[b],
+                                   resumed_from=resumed_from[b]))
+    return out
 
 
 def synthesize_waveform(y0: np.ndarray, style: np.ndarray, content: np.ndarray | None, *, n_fft: int,
@@ -313,11 +512,7 @@ def synthesize_waveform(y0: np.ndarray, style: np.ndarray, content: np.ndarray |
 
     with torch.no_grad():
         n_frames = log_magnitude(y).shape[1]
-    if content is not None:
-        content = fit_length(content, n_frames)
-    style_t = torch.from_numpy(np.ascontiguousarray(style)).to(device)
-    content_t = None if content is None else torch.from_numpy(np.ascontiguousarray(content)).to(device)
-    objective = Objective(style_t, content_t, n_frames, s, lag_frames_per_second)
+    objective = build_objective(style, content, n_frames, s, device, lag_frames_per_second)
     optimizer = make_optimizer(y, s)
 
     def closure() -> torch.Tensor:
