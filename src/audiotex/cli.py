@@ -147,13 +147,13 @@ def cmd_invert(args: argparse.Namespace) -> None:
 
 def cmd_metrics(args: argparse.Namespace) -> None:
     from .audio import load_audio
-    from .metrics import audio_metrics
+    from .metrics import TRANSFER_COLUMNS, audio_metrics
 
     sr = int(args.sr)
     content = None if args.content is None else load_audio(args.content, sr=sr)
     rows = audio_metrics(load_audio(args.output, sr=sr), load_audio(args.style, sr=sr), sr, content)
     for key, value in rows.items():
-        if key != "content_distance" or content is not None:
+        if content is not None or key not in ("content_distance", *TRANSFER_COLUMNS):
             print(f"{key}\t{'' if value is None else f'{value:.4f}'}")
 
 
@@ -228,7 +228,8 @@ def build_parser() -> argparse.ArgumentParser:
                        description="Scores OUTPUT against STYLE: texture-statistics distance (raw, and normalised "
                                    "by the distance between the style's two halves where each is >= 2 s: 1.0 = as "
                                    "close as real audio gets), copy score (near 1 = copying) beside the style's own "
-                                   "halves' score, and with --content the content distance. Prints a TSV.")
+                                   "halves' score, and with --content the content distance, content kept, moved "
+                                   "toward the style and the hole depth (dB). Prints a TSV.")
     p.add_argument("output", type=Path, help="synthesized audio")
     p.add_argument("--style", type=Path, required=True, help="the style audio it was made from")
     p.add_argument("--content", type=Path, default=None, help="the content audio, for a style transfer")
