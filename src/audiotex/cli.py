@@ -51,8 +51,9 @@ def _add_common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
-def _settings(args: argparse.Namespace, flag_keys: dict[str, str]) -> dict[str, Any]:
-    """Resolve defaults < preset < --set pairs < dedicated flags, validating each."""
+def _settings(args: argparse.Namespace, flag_keys: dict[str, str], kind: str = "texture") -> dict[str, Any]:
+    """Resolve defaults < preset (for ``kind``: texture or transfer) < --set pairs < dedicated flags,
+    validating each."""
     layer: dict[str, Any] = {}
     if getattr(args, "preset", None):
         layer["preset"] = args.preset
@@ -62,7 +63,7 @@ def _settings(args: argparse.Namespace, flag_keys: dict[str, str]) -> dict[str, 
         value = getattr(args, attr, None)
         if value is not None:
             layer[key] = value
-    return P.resolve(layer, source="command line")
+    return P.resolve(layer, source="command line", kind=kind)
 
 
 def _progress(total: int, quiet: bool):
@@ -106,7 +107,8 @@ def _report(meta: dict[str, Any], inverted: dict[str, Any] | None, out: Path) ->
 
 
 def cmd_texture(args: argparse.Namespace, content: Path | None = None) -> None:
-    s = _settings(args, {"seed": "seed", "device": "device", "duration": "duration"})
+    s = _settings(args, {"seed": "seed", "device": "device", "duration": "duration"},
+                  kind="texture" if content is None else "transfer")
     with tempfile.TemporaryDirectory(prefix="audiotex-") as tmp:
         style_npy = Path(tmp) / "style.npy"
         steps.spectrogram_file(args.style, style_npy, s)
@@ -133,7 +135,8 @@ def cmd_spectrogram(args: argparse.Namespace) -> None:
 
 
 def cmd_synthesize(args: argparse.Namespace) -> None:
-    s = _settings(args, {"seed": "seed", "device": "device", "duration": "duration"})
+    s = _settings(args, {"seed": "seed", "device": "device", "duration": "duration"},
+                  kind="texture" if args.content is None else "transfer")
     meta = _synthesize(args.style, args.content, args.output, s, args.quiet)
     _report(meta, None, args.output)
 
@@ -164,6 +167,12 @@ def cmd_presets(args: argparse.Namespace) -> None:
         for key in P.PARAMS:
             if key != "preset":
                 print(f"  {key} = {resolved[key]}")
+        transfer = P.resolve({"preset": name}, kind="transfer")
+        changed = [key for key in P.PARAMS if transfer[key] != resolved[key]]
+        if changed:
+            print("  # with a content clip (style transfer), instead:")
+            for key in changed:
+                print(f"  {key} = {transfer[key]}")
 
 
 def build_parser() -> argparse.ArgumentParser:

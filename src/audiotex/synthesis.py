@@ -123,13 +123,24 @@ class Objective:
         return total, terms
 
 
-def initial_spectrogram(style: np.ndarray, n_frames: int, init: str, init_scale: float, seed: int) -> np.ndarray:
+def initial_spectrogram(style: np.ndarray, n_frames: int, init: str, init_scale: float, seed: int,
+                        content: np.ndarray | None = None) -> np.ndarray:
     """The starting point of the optimisation.
 
     ``"noise"``: white Gaussian noise of standard deviation ``init_scale`` (the seed's 1e-3).
     ``"spectrum"``: Gaussian noise with the style's mean and standard deviation per frequency bin, so the
     optimiser starts from the right average spectrum instead of near silence.
+    ``"content"``: the content spectrogram itself (tiled or cropped to ``n_frames``), so a style transfer
+    starts with all of the content and moves toward the style (Grinstein et al., ICASSP 2018).
+
+    Raises:
+        AudiotexError: for ``"content"`` without a content spectrogram (a texture has none).
     """
+    if init == "content":
+        if content is None:
+            raise AudiotexError("key 'init': 'content' needs a content clip (a texture has none); use noise "
+                                "or spectrum")
+        return np.ascontiguousarray(fit_length(content, n_frames), dtype=np.float32)
     rng = np.random.default_rng(seed)
     noise = rng.standard_normal((style.shape[0], n_frames)).astype(np.float32)
     if init == "spectrum":
@@ -220,7 +231,7 @@ def synthesize(style: np.ndarray, content: np.ndarray | None, *, n_frames: int, 
     content_t = None if content is None else torch.from_numpy(np.ascontiguousarray(content)).to(device)
     objective = Objective(style_t, content_t, n_frames, s, lag_frames_per_second)
 
-    x0 = initial_spectrogram(style, n_frames, s["init"], s["init_scale"], s["seed"])
+    x0 = initial_spectrogram(style, n_frames, s["init"], s["init_scale"], s["seed"], content)
     x = torch.from_numpy(x0).to(device).requires_grad_(True)
     optimizer = make_optimizer(x, s)
     digest = fingerprint(style, content, n_frames, s)
