@@ -122,3 +122,14 @@ def test_save_every_keeps_intermediate_spectrograms(tmp_path):
     assert saved == ["o.iter00002.npy", "o.iter00004.npy"]
     first, last = np.load(tmp_path / saved[0]), np.load(out)
     assert np.array_equal(np.load(tmp_path / saved[1]), last) and not np.array_equal(first, last)
+
+
+def test_presets_shows_the_transfer_defaults(capsys):
+    from audiotex import params as P
+
+    assert main(["presets"]) == 0
+    out = capsys.readouterr().out
+    default_block = out.split("[default]")[1].split("\n[")[0]
+    assert "with a content clip (style transfer)" in default_block
+    for key, value in P.PRESETS["default"]["transfer"].items():
+        assert f"  {key} = {value}" in default_block.split("style transfer")[1]

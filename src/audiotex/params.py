@@ -146,7 +146,8 @@ PARAMS: dict[str, Param] = {p.name: p for p in [
     _p("save_every", int, 0, "also save the spectrogram every N iterations (0: never)", "runtime", minimum=0),
 ]}
 
-#: Named sets of defaults. Each is a partial mapping over :data:`PARAMS`.
+#: Named sets of defaults. Each is a partial mapping over :data:`PARAMS`; an optional ``transfer`` entry is
+#: a partial mapping applied on top when a content clip is given (:func:`preset_values`).
 PRESETS: dict[str, dict[str, Any]] = {
     # The seed: Ulyanov & Lebedev's TensorFlow notebook, value for value.
     "ulyanov": {
@@ -168,6 +169,10 @@ PRESETS: dict[str, dict[str, Any]] = {
         "n_fft": 512, "hop_length": 128, "layers": "3x256,7x512,15x512,31x256,63x256/2",
         "init": "spectrum", "band_weight": 100.0, "moment_weight": 1.0, "iterations": 300,
         "n_iter": 500, "momentum": 0.99, "refine_target": "statistics", "refine_iterations": 200,
+        # With a content clip (benchmarks/results/transfer.tsv): start from the content itself (Grinstein et
+        # al., ICASSP 2018) and let the style loss alone move it, for fewer iterations, with no waveform
+        # refinement against the statistics (it has no content term to hold the content in place).
+        "transfer": {"init": "content", "content_weight": 0.0, "iterations": 100, "refine_iterations": 0},
     },
 }
 
