@@ -12,7 +12,8 @@ presets of different sample rates are scored alike:
 * style_moved: 1 - d(output, style) / d(content, style) in texture statistics: 1 = statistically like the
   style, 0 = still like the content;
 * hole_db: how far the output's weakest log-mel band falls below both inputs' level there (> 20 = a hole);
-* cpu_s: CPU seconds of synthesis + inversion (this process, all threads), and their wall time.
+* cpu_s: CPU seconds of synthesis + inversion (this process, all threads; one torch thread by default),
+  and their wall times synthesize_s and invert_s.
 
 Results go to benchmarks/results/<name>.tsv (a header comment with the machine, date and clip lengths),
 rewritten after every row, and a plot of content kept against moved toward the style (one point per pair
@@ -37,15 +38,15 @@ from quality import DEMO, REPO, machine_description, parse_variant  # noqa: E402
 
 #: name -> (content recording, style recording): contents speech, drums and a sustained guitar chord;
 #: styles noisy (water, vinyl), crackling (fire, vinyl), tonal (machinery hum, guitar) and rhythmic (drums).
-PAIRS: dict[str, tuple[str, str]] = {
+PAIRS: dict[str, tuple[str, str]] = {  # the most different pairs first: an interrupted run keeps them
     "speech_water": ("sp_arctic_a0007_awb.wav", "env_water_stream_minetest.ogg"),
-    "speech_fire": ("sp_arctic_a0009.wav", "env_fire_furnace_minetest.ogg"),
-    "speech_vinyl": ("sp_arctic_a0007_awb.wav", "env_vinyl_hiss_sonicpi.flac"),
-    "speech_machinery": ("sp_arctic_a0009.wav", "env_machinery_3dprinter_sonicpi.flac"),
     "drums_fire": ("mus_drums_amen_sonicpi.flac", "env_fire_furnace_minetest.ogg"),
-    "drums_guitar": ("mus_drums_amen_sonicpi.flac", "mus_guitar_em9_sonicpi.flac"),
-    "guitar_drums": ("mus_guitar_em9_sonicpi.flac", "mus_drums_amen_sonicpi.flac"),
     "guitar_vinyl": ("mus_guitar_em9_sonicpi.flac", "env_vinyl_hiss_sonicpi.flac"),
+    "speech_machinery": ("sp_arctic_a0009.wav", "env_machinery_3dprinter_sonicpi.flac"),
+    "guitar_drums": ("mus_guitar_em9_sonicpi.flac", "mus_drums_amen_sonicpi.flac"),
+    "speech_fire": ("sp_arctic_a0009.wav", "env_fire_furnace_minetest.ogg"),
+    "drums_guitar": ("mus_drums_amen_sonicpi.flac", "mus_guitar_em9_sonicpi.flac"),
+    "speech_vinyl": ("sp_arctic_a0007_awb.wav", "env_vinyl_hiss_sonicpi.flac"),
 }
 
 COLUMNS = (
@@ -65,10 +66,15 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help="an extra setting: a preset (key preset=..., default 'default') plus overrides, as "
                              "in benchmarks/quality.py; repeatable")
     parser.add_argument("--iterations", type=int, default=None, help="override the optimiser iterations")
-    parser.add_argument("--content-seconds", type=float, default=2.5, help="seconds of content (default 2.5)")
-    parser.add_argument("--style-seconds", type=float, default=5.0, help="seconds of style (default 5)")
+    parser.add_argument("--content-seconds", type=float, default=1.5, help="seconds of content (default 1.5)")
+    parser.add_argument("--style-seconds", type=float, default=3.0, help="seconds of style (default 3)")
     parser.add_argument("--metrics-sr", type=int, default=16000, help="rate every signal is scored at")
     parser.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"), help="torch device")
+    parser.add_argument("--threads", type=int, default=1,
+                        help="torch CPU threads (default 1: on a shared CPU, idle threads spinning in wait "
+                             "would count as CPU seconds and slow everyone down)")
+    parser.add_argument("--jobs", type=int, default=2,
+                        help="runs at a time, each in its own process with --threads threads (default 2)")
     parser.add_argument("--keep-audio", type=Path, default=None, help="copy every output and input here")
     parser.add_argument("--out", type=Path, default=REPO / "benchmarks" / "results" / "transfer.tsv",
                         help="results TSV (default: benchmarks/results/transfer.tsv); the plot goes beside it")
@@ -200,6 +206,32 @@ def summarise(rows: list[dict[str, Any]], names: list[str]) -> str:
     return "\n".join(lines)
 
 
+def run_task(task: tuple[str, str, dict[str, Any], argparse.Namespace]) -> dict[str, Any] | str:
+    """One (pair, setting) run in a temporary folder; the row, or an error message."""
+    import torch
+
+    from audiotex import params as P
+    from audiotex.errors import AudiotexError
+
+    pair, name, settings, args = task
+    torch.set_num_threads(args.threads)
+    content_file, style_file = PAIRS[pair]
+    with tempfile.TemporaryDirectory(prefix="audiotex-transfer-") as tmp:
+        try:
+            row = run_pair(DEMO / content_file, DEMO / style_file, settings, args.device, Path(tmp),
+                           args.content_seconds, args.style_seconds, args.metrics_sr)
+        except AudiotexError as err:
+            return f"{pair} / {name}: {err}"
+        if args.keep_audio is not None:
+            args.keep_audio.mkdir(parents=True, exist_ok=True)
+            shutil.copy(Path(tmp) / "out.wav", args.keep_audio / f"{pair}.{name}.wav")
+            for part in ("content", "style"):
+                shutil.copy(Path(tmp) / f"{part}.wav", args.keep_audio / f"{pair}.{part}.{name}.wav")
+    row.update(pair=pair, preset=name, content=content_file, style=style_file,
+               settings=" ".join(f"{k}={settings[k]}" for k in P.keys_for(("synthesize", "invert"))))
+    return row
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     chosen = [p.strip() for p in args.pairs.split(",") if p.strip()] or list(PAIRS)
@@ -209,36 +241,33 @@ def main(argv: list[str] | None = None) -> int:
     runs = settings_list(args)
     names = [name for name, _ in runs]
     header = (machine_description(args.device) + f"; content_seconds={args.content_seconds:g}; style_seconds="
-              f"{args.style_seconds:g}; metrics_sr={args.metrics_sr}; command=" + " ".join(sys.argv[1:]))
+              f"{args.style_seconds:g}; metrics_sr={args.metrics_sr}; torch_threads={args.threads}; "
+              f"jobs={args.jobs}; command=" + " ".join(sys.argv[1:]))
     args.out.parent.mkdir(parents=True, exist_ok=True)
 
-    from audiotex import params as P
-    from audiotex.errors import AudiotexError
-
+    tasks = [(pair, name, settings, args) for pair in chosen for name, settings in runs]
     print(f"{len(chosen)} pairs x {len(runs)} settings -> {args.out}", flush=True)
     rows: list[dict[str, Any]] = []
-    for pair in chosen:
-        content_file, style_file = PAIRS[pair]
-        for name, settings in runs:
-            with tempfile.TemporaryDirectory(prefix="audiotex-transfer-") as tmp:
-                try:
-                    row = run_pair(DEMO / content_file, DEMO / style_file, settings, args.device, Path(tmp),
-                                   args.content_seconds, args.style_seconds, args.metrics_sr)
-                except AudiotexError as err:
-                    print(f"error: {pair} / {name}: {err}", file=sys.stderr)
-                    return 1
-                if args.keep_audio is not None:
-                    args.keep_audio.mkdir(parents=True, exist_ok=True)
-                    shutil.copy(Path(tmp) / "out.wav", args.keep_audio / f"{pair}.{name}.wav")
-                    for part in ("content", "style"):
-                        shutil.copy(Path(tmp) / f"{part}.wav", args.keep_audio / f"{pair}.{part}.{name}.wav")
-            row.update(pair=pair, preset=name, content=content_file, style=style_file,
-                       settings=" ".join(f"{k}={settings[k]}" for k in P.keys_for(("synthesize", "invert"))))
-            rows.append(row)
-            write_results(args.out, header, rows)
-            plot(args.out.with_suffix(".png"), rows, names)
-            print(f"{pair:<18}{name:<16} kept={row['content_kept']:.3f} moved={row['style_moved']:.3f} "
-                  f"hole={row['hole_db']:.1f}dB cpu={row['cpu_s']:.1f}s", flush=True)
+    if args.jobs > 1:
+        import multiprocessing
+
+        pool = multiprocessing.get_context("spawn").Pool(args.jobs)
+        results = pool.imap_unordered(run_task, tasks)
+    else:
+        pool, results = None, map(run_task, tasks)
+    order = {(pair, name): i for i, (pair, name, _, _) in enumerate(tasks)}
+    for row in results:
+        if isinstance(row, str):
+            print(f"error: {row}", file=sys.stderr)
+            return 1
+        rows.append(row)
+        rows.sort(key=lambda r: order[r["pair"], r["preset"]])
+        write_results(args.out, header, rows)
+        plot(args.out.with_suffix(".png"), rows, names)
+        print(f"{row['pair']:<18}{row['preset']:<16} kept={row['content_kept']:.3f} moved={row['style_moved']:.3f} "
+              f"hole={row['hole_db']:.1f}dB cpu={row['cpu_s']:.1f}s", flush=True)
+    if pool is not None:
+        pool.close()
     print()
     print(summarise(rows, names))
     return 0
