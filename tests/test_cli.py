@@ -133,3 +133,13 @@ def test_presets_shows_the_transfer_defaults(capsys):
     assert "with a content clip (style transfer)" in default_block
     for key, value in P.PRESETS["default"]["transfer"].items():
         assert f"  {key} = {value}" in default_block.split("style transfer")[1]
+
+
+def test_metrics_command_with_a_content_prints_the_transfer_metrics(tmp_path, capsys):
+    speech = str(DEMO / "sp_arctic_a0009.wav")
+    assert main(["metrics", speech, "--content", speech, "--style", str(DEMO / "env_fire_furnace_minetest.ogg"),
+                 "--sr", "8000"]) == 0
+    table = dict(line.split("\t") for line in capsys.readouterr().out.strip().splitlines())
+    assert float(table["content_kept"]) == pytest.approx(1.0, abs=1e-3)  # the content is its own best keeper
+    assert float(table["style_moved"]) == pytest.approx(0.0, abs=1e-3)
+    assert float(table["hole_db"]) <= 0.0
