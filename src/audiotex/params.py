@@ -88,8 +88,9 @@ PARAMS: dict[str, Param] = {p.name: p for p in [
        "random 1-D convolution layers: WIDTHxFILTERS[/POOL], comma separated; POOL averages POOL frames first",
        "synthesize", pattern=LAYERS_PATTERN),
     _p("style_weight", float, 1.0, "weight of the Gram-matrix (style) loss", "synthesize", minimum=0.0),
-    _p("content_weight", float, 1e-2, "weight of the content (feature) loss; unused for textures", "synthesize",
-       minimum=0.0),
+    _p("content_weight", float, 1e-2,
+       "weight of the content (feature) loss, the transfer knob: 0 moves furthest toward the style, larger "
+       "keeps more of the content; unused for textures", "synthesize", minimum=0.0),
     _p("autocorr_weight", float, 0.0, "weight of the feature autocorrelation (rhythm) loss", "synthesize",
        minimum=0.0),
     _p("autocorr_max_lag", float, 2.0, "longest lag (s) the autocorrelation loss matches", "synthesize",
