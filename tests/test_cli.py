@@ -131,8 +131,11 @@ def test_presets_shows_the_transfer_defaults(capsys):
     out = capsys.readouterr().out
     default_block = out.split("[default]")[1].split("\n[")[0]
     assert "with a content clip (style transfer)" in default_block
-    for key, value in P.PRESETS["default"]["transfer"].items():
-        assert f"  {key} = {value}" in default_block.split("style transfer")[1]
+    texture, transfer = P.resolve({}), P.resolve({}, kind="transfer")
+    changed = [key for key in P.PARAMS if texture[key] != transfer[key]]
+    assert changed
+    for key in changed:  # listed under the transfer heading, with the transfer value
+        assert f"  {key} = {transfer[key]}" in default_block.split("style transfer")[1]
 
 
 def test_metrics_command_with_a_content_prints_the_transfer_metrics(tmp_path, capsys):
