@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 TORCH_VERSION ?= 2.13.0
 CORES ?= 2
 
-.PHONY: venv demo test test-slurm browser lint schemas bench-quality bench-inversion bench-speed
+.PHONY: venv demo test test-slurm browser lint schemas bench-quality bench-inversion bench-speed bench-transfer
 
 venv: $(STAMP)
 
@@ -40,6 +40,10 @@ test-slurm: venv
 # Benchmarks (minutes to hours on a CPU; see benchmarks/README.md). Results go to benchmarks/results/.
 bench-quality: venv
 	$(BIN)/python benchmarks/quality.py
+
+# Style transfer, every preset on 8 content/style pairs: content kept vs moved toward the style, holes, CPU s.
+bench-transfer: venv
+	$(BIN)/python benchmarks/transfer.py
 
 bench-inversion: venv
 	$(BIN)/python benchmarks/inversion.py

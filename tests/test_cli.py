@@ -161,3 +161,27 @@ def test_texture_with_the_rhythm_term_and_a_pooled_layer(tmp_path):
                  "--quiet"]) == 0
     y, sr = sf.read(out)
     assert len(y) / sr == pytest.approx(2.0, abs=0.05) and np.isfinite(y).all() and np.abs(y).max() > 1e-3
+
+
+def test_presets_shows_the_transfer_defaults(capsys):
+    from audiotex import params as P
+
+    assert main(["presets"]) == 0
+    out = capsys.readouterr().out
+    default_block = out.split("[default]")[1].split("\n[")[0]
+    assert "with a content clip (style transfer)" in default_block
+    texture, transfer = P.resolve({}), P.resolve({}, kind="transfer")
+    changed = [key for key in P.PARAMS if texture[key] != transfer[key]]
+    assert changed
+    for key in changed:  # listed under the transfer heading, with the transfer value
+        assert f"  {key} = {transfer[key]}" in default_block.split("style transfer")[1]
+
+
+def test_metrics_command_with_a_content_prints_the_transfer_metrics(tmp_path, capsys):
+    speech = str(DEMO / "sp_arctic_a0009.wav")
+    assert main(["metrics", speech, "--content", speech, "--style", str(DEMO / "env_fire_furnace_minetest.ogg"),
+                 "--sr", "8000"]) == 0
+    table = dict(line.split("\t") for line in capsys.readouterr().out.strip().splitlines())
+    assert float(table["content_kept"]) == pytest.approx(1.0, abs=1e-3)  # the content is its own best keeper
+    assert float(table["style_moved"]) == pytest.approx(0.0, abs=1e-3)
+    assert float(table["hole_db"]) <= 0.0

@@ -175,3 +175,14 @@ def test_demo_manifest_is_valid(in_repo):
     plan = M.plan({"manifest": "manifest.tsv", "preset": "fast"})
     assert any(row.content is not None for row in plan.rows.values()), "the demo needs a style transfer row"
     assert any(row.overrides for row in plan.rows.values()), "the demo needs a per-row override"
+
+
+def test_a_row_with_a_content_gets_the_transfer_defaults(in_repo, tmp_path):
+    transfer = P.PRESETS["default"]["transfer"]
+    key = next(iter(transfer))
+    path = write_manifest(tmp_path / "m.tsv", ["id", "style", "content"],
+                          [["tex", FIRE, ""], ["tr", FIRE, SPEECH]])
+    plan = M.plan({"manifest": str(path)})
+    assert plan.rows["tr"].settings == P.resolve({}, kind="transfer")
+    assert plan.rows["tex"].settings == P.resolve({})
+    assert plan.rows["tr"].settings[key] == transfer[key] != plan.rows["tex"].settings[key]

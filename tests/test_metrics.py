@@ -171,8 +171,10 @@ def test_metrics_file_writes_one_row_with_the_expected_columns(tmp_path, clips):
     assert float(transfer["content_distance"]) == pytest.approx(
         M.content_distance(load_audio(audio, SR), load_audio(content_path, SR), SR), rel=1e-4)
     assert float(transfer["content_distance"]) > 0.3
-    numeric = [c for c in M.METRIC_COLUMNS if c not in ("id", "content_distance")]
+    numeric = [c for c in M.METRIC_COLUMNS if c not in ("id", "content_distance", *M.TRANSFER_COLUMNS)]
     assert all(np.isfinite(float(texture[c])) for c in numeric)
+    assert all(texture[c] == "" for c in M.TRANSFER_COLUMNS)
+    assert all(np.isfinite(float(transfer[c])) for c in M.TRANSFER_COLUMNS)
 
     n = M.collect_metrics([tmp_path / "tex.tsv", tmp_path / "tr.tsv"], tmp_path / "all.tsv")
     assert n == 2
@@ -188,3 +190,46 @@ def test_metrics_file_names_missing_inputs(tmp_path, clips):
     assert not (tmp_path / "x.tsv").exists()
     with pytest.raises(AudiotexError, match="nope.tsv"):
         M.collect_metrics([tmp_path / "nope.tsv"], tmp_path / "all.tsv")
+
+
+# --------------------------------------------------------------------------------------------------------
+# Style transfer metrics
+
+
+def test_content_is_kept_fully_by_itself_and_not_by_white_noise(clips):
+    speech = clips["speech"]
+    kept, envelopes, onsets = M.content_kept(speech, speech, SR)
+    assert kept == pytest.approx(1.0, abs=1e-6)
+    assert envelopes == pytest.approx(1.0, abs=1e-6) and onsets == pytest.approx(1.0, abs=1e-6)
+    noise = np.random.default_rng(3).standard_normal(len(speech)).astype(np.float32) * 0.1
+    assert abs(M.content_kept(noise, speech, SR)[0]) < 0.15
+
+
+def test_a_time_shifted_copy_keeps_less_content_than_an_aligned_one(clips):
+    speech = clips["speech"]
+    aligned = M.content_kept(speech * 0.5, speech, SR)[0]
+    shifted = M.content_kept(np.roll(speech, int(0.25 * SR)), speech, SR)[0]
+    assert aligned == pytest.approx(1.0, abs=1e-3)  # level does not matter
+    assert shifted < aligned - 0.4
+
+
+def test_moved_toward_the_style_is_one_at_the_style_and_zero_at_the_content(clips):
+    speech, fire = clips["speech"], clips["fire"]
+    assert M.style_moved(fire, speech, fire, SR) == pytest.approx(1.0)
+    assert M.style_moved(speech, speech, fire, SR) == pytest.approx(0.0)
+    # half-way mixtures lie in between
+    mixture = speech / np.std(speech) + fire[: len(speech)] / np.std(fire)
+    assert 0.0 < M.style_moved(mixture, speech, fire, SR) < 1.0
+
+
+def test_a_band_removed_from_the_output_is_a_hole(clips):
+    speech, fire = clips["speech"], clips["fire"][: len(clips["speech"])]
+    assert M.hole_depth(fire, speech, fire, SR) <= 0.0  # the style itself: no band below both inputs
+    spectrum = librosa.stft(fire, n_fft=2048)
+    freqs = librosa.fft_frequencies(sr=SR, n_fft=2048)
+    spectrum[(freqs > 1000) & (freqs < 1600)] = 0.0
+    notched = librosa.istft(spectrum, n_fft=2048, length=len(fire))
+    assert M.hole_depth(notched, speech, fire, SR) > M.HOLE_DB
+    row = M.transfer_metrics(notched, speech, fire, SR)
+    assert list(row) == list(M.TRANSFER_COLUMNS)
+    assert row["hole_db"] == pytest.approx(M.hole_depth(notched, speech, fire, SR))

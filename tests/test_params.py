@@ -63,8 +63,9 @@ def test_stage_settings_split_by_stage():
 
 
 def test_every_preset_value_is_valid():
-    for name, preset in P.PRESETS.items():
-        P.validate(preset, source=f"preset {name}")
+    for name in P.PRESETS:
+        for kind in P.KINDS:
+            P.validate(P.preset_values(name, kind), source=f"preset {name} ({kind})")
 
 
 def test_schemas_accept_defaults_and_reject_bad_values():
@@ -80,3 +81,20 @@ def test_schemas_accept_defaults_and_reject_bad_values():
         jsonschema.validate({**row, "id": "../evil"}, P.manifest_schema())
     with pytest.raises(jsonschema.ValidationError):
         jsonschema.validate({**row, "device": "cpu"}, P.manifest_schema())
+
+
+def test_transfer_defaults_apply_only_with_a_content_and_stay_below_every_layer():
+    transfer = P.PRESETS["default"]["transfer"]
+    assert transfer, "the default preset has transfer settings"
+    as_texture, as_transfer = P.resolve({}), P.resolve({}, kind="transfer")
+    for key, value in transfer.items():
+        assert as_transfer[key] == value
+    assert any(as_texture[key] != value for key, value in transfer.items())
+    assert "transfer" not in as_texture and "transfer" not in as_transfer  # not a parameter key
+    key = next(k for k, v in transfer.items() if as_texture[k] != v)
+    # config, row and CLI values beat the preset's transfer settings
+    assert P.resolve({key: as_texture[key]}, kind="transfer")[key] == as_texture[key]
+    # a preset without transfer settings resolves the same for both kinds
+    assert P.resolve({"preset": "ulyanov"}, kind="transfer") == P.resolve({"preset": "ulyanov"})
+    with pytest.raises(ValueError, match="kind"):
+        P.resolve({}, kind="remix")

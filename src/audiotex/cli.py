@@ -51,8 +51,9 @@ def _add_common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
-def _settings(args: argparse.Namespace, flag_keys: dict[str, str]) -> dict[str, Any]:
-    """Resolve defaults < preset < --set pairs < dedicated flags, validating each."""
+def _settings(args: argparse.Namespace, flag_keys: dict[str, str], kind: str = "texture") -> dict[str, Any]:
+    """Resolve defaults < preset (for ``kind``: texture or transfer) < --set pairs < dedicated flags,
+    validating each."""
     layer: dict[str, Any] = {}
     if getattr(args, "preset", None):
         layer["preset"] = args.preset
@@ -62,7 +63,7 @@ def _settings(args: argparse.Namespace, flag_keys: dict[str, str]) -> dict[str, 
         value = getattr(args, attr, None)
         if value is not None:
             layer[key] = value
-    return P.resolve(layer, source="command line")
+    return P.resolve(layer, source="command line", kind=kind)
 
 
 def _progress(total: int, quiet: bool):
@@ -106,7 +107,8 @@ def _report(meta: dict[str, Any], inverted: dict[str, Any] | None, out: Path) ->
 
 
 def cmd_texture(args: argparse.Namespace, content: Path | None = None) -> None:
-    s = _settings(args, {"seed": "seed", "device": "device", "duration": "duration"})
+    s = _settings(args, {"seed": "seed", "device": "device", "duration": "duration"},
+                  kind="texture" if content is None else "transfer")
     with tempfile.TemporaryDirectory(prefix="audiotex-") as tmp:
         style_npy = Path(tmp) / "style.npy"
         steps.spectrogram_file(args.style, style_npy, s)
@@ -133,7 +135,8 @@ def cmd_spectrogram(args: argparse.Namespace) -> None:
 
 
 def cmd_synthesize(args: argparse.Namespace) -> None:
-    s = _settings(args, {"seed": "seed", "device": "device", "duration": "duration"})
+    s = _settings(args, {"seed": "seed", "device": "device", "duration": "duration"},
+                  kind="texture" if args.content is None else "transfer")
     meta = _synthesize(args.style, args.content, args.output, s, args.quiet)
     _report(meta, None, args.output)
 
@@ -147,13 +150,13 @@ def cmd_invert(args: argparse.Namespace) -> None:
 
 def cmd_metrics(args: argparse.Namespace) -> None:
     from .audio import load_audio
-    from .metrics import audio_metrics
+    from .metrics import TRANSFER_COLUMNS, audio_metrics
 
     sr = int(args.sr)
     content = None if args.content is None else load_audio(args.content, sr=sr)
     rows = audio_metrics(load_audio(args.output, sr=sr), load_audio(args.style, sr=sr), sr, content)
     for key, value in rows.items():
-        if key != "content_distance" or content is not None:
+        if content is not None or key not in ("content_distance", *TRANSFER_COLUMNS):
             print(f"{key}\t{'' if value is None else f'{value:.4f}'}")
 
 
@@ -164,6 +167,12 @@ def cmd_presets(args: argparse.Namespace) -> None:
         for key in P.PARAMS:
             if key != "preset":
                 print(f"  {key} = {resolved[key]}")
+        transfer = P.resolve({"preset": name}, kind="transfer")
+        changed = [key for key in P.PARAMS if transfer[key] != resolved[key]]
+        if changed:
+            print("  # with a content clip (style transfer), instead:")
+            for key in changed:
+                print(f"  {key} = {transfer[key]}")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -186,7 +195,10 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("transfer", help="style transfer: the style of one clip with the content of another",
                        epilog=_keys_epilog(synth_stages), formatter_class=fmt,
                        description="Style transfer. The output is as long as the content clip unless --duration "
-                                   "says otherwise (the content is then looped or cut).")
+                                   "says otherwise (the content is then looped or cut). The preset's transfer "
+                                   "settings apply (`audiotex presets`: default starts from the content itself); "
+                                   "--set content_weight=W trades style for content (0: the "
+                                   "most style; larger keeps more of the content).")
     p.add_argument("--content", type=Path, required=True, help="content audio file")
     p.add_argument("--style", type=Path, required=True, help="style audio file")
     p.add_argument("output", type=Path, help="output audio file (.wav)")
@@ -228,7 +240,8 @@ def build_parser() -> argparse.ArgumentParser:
                        description="Scores OUTPUT against STYLE: texture-statistics distance (raw, and normalised "
                                    "by the distance between the style's two halves where each is >= 2 s: 1.0 = as "
                                    "close as real audio gets), copy score (near 1 = copying) beside the style's own "
-                                   "halves' score, and with --content the content distance. Prints a TSV.")
+                                   "halves' score, and with --content the content distance, content kept, moved "
+                                   "toward the style and the hole depth (dB). Prints a TSV.")
     p.add_argument("output", type=Path, help="synthesized audio")
     p.add_argument("--style", type=Path, required=True, help="the style audio it was made from")
     p.add_argument("--content", type=Path, default=None, help="the content audio, for a style transfer")

@@ -233,7 +233,8 @@ def plan(config: Mapping[str, Any], config_source: str = "config.yaml") -> Workf
     result = WorkflowPlan(manifest=manifest, config_layer=layer)
     for row_id in manifest.index:
         overrides = row_overrides(manifest, row_id)
-        settings = P.resolve(layer, overrides, source=f"{manifest_path} row {row_id!r}")
+        kind = "texture" if manifest.at[row_id, "content"] is None else "transfer"
+        settings = P.resolve(layer, overrides, source=f"{manifest_path} row {row_id!r}", kind=kind)
         keys: dict[str, str | None] = {}
         for role in ("style", "content"):
             src = manifest.at[row_id, role]

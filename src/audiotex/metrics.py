@@ -48,6 +48,7 @@ METRIC_COLUMNS: tuple[str, ...] = (
     "id", "texture_distance", "texture_distance_reference", "texture_distance_norm", "copy_score",
     "copy_score_reference", "spectral_convergence", "style_loss", "content_loss", "content_distance",
     "output_seconds", "style_seconds", "synthesis_seconds", "inversion_seconds",
+    "content_kept", "content_envelope_correlation", "content_onset_correlation", "style_moved", "hole_db",
 )
 
 _EPS = 1e-10
@@ -359,6 +360,114 @@ def content_distance(output: np.ndarray, content: np.ndarray, sr: int) -> float:
 
 
 # --------------------------------------------------------------------------------------------------------
+# Style transfer: content kept, moved toward the style, holes
+
+#: Columns :func:`transfer_metrics` adds to a transfer row (empty cells for a texture).
+TRANSFER_COLUMNS: tuple[str, ...] = ("content_kept", "content_envelope_correlation", "content_onset_correlation",
+                                     "style_moved", "hole_db")
+
+#: A band of the output more than this many dB below both inputs' level in that band is a hole.
+HOLE_DB = 20.0
+
+
+def _pearson(a: np.ndarray, b: np.ndarray, axis: int = -1) -> np.ndarray:
+    """Pearson correlation along ``axis``; 0 where either side is constant (no time structure to share)."""
+    a = a - a.mean(axis=axis, keepdims=True)
+    b = b - b.mean(axis=axis, keepdims=True)
+    norm = np.sqrt((a ** 2).sum(axis=axis) * (b ** 2).sum(axis=axis))
+    return np.where(norm > _EPS, (a * b).sum(axis=axis) / np.maximum(norm, _EPS), 0.0)
+
+
+def envelope_correlation(output: np.ndarray, content: np.ndarray, sr: int, n_mels: int = 64,
+                         top_db: float = 40.0) -> float:
+    """How well the output's log-mel band envelopes follow the content's over time.
+
+    The Pearson correlation over time of each band's log-mel level (:func:`log_mel_spectrogram`, frames
+    aligned, cut to the shorter), averaged over the content's bands whose mean level is within ``top_db``
+    of its strongest band: bands the content hardly uses carry no content to keep.
+
+    Returns:
+        1 when every used band rises and falls with the content, about 0 for an unrelated sound.
+    """
+    out_spec = log_mel_spectrogram(output, sr, n_mels=n_mels)
+    content_spec = log_mel_spectrogram(content, sr, n_mels=n_mels)
+    frames = min(out_spec.shape[1], content_spec.shape[1])
+    out_spec, content_spec = out_spec[:, :frames], content_spec[:, :frames]
+    level = content_spec.mean(axis=1)
+    used = level >= level.max() - top_db
+    return float(np.mean(_pearson(out_spec[used], content_spec[used], axis=1)))
+
+
+def onset_correlation(output: np.ndarray, content: np.ndarray, sr: int, frame_seconds: float = 0.01) -> float:
+    """Pearson correlation of the output's and the content's onset-strength curves (frames aligned, cut to
+    the shorter): do events start where the content's do? 0 when either curve is flat."""
+    hop = max(1, int(round(sr * frame_seconds)))
+    curves = [librosa.onset.onset_strength(y=np.asarray(y, dtype=np.float32), sr=sr, hop_length=hop)
+              for y in (output, content)]
+    frames = min(len(c) for c in curves)
+    return float(_pearson(curves[0][:frames], curves[1][:frames]))
+
+
+def content_kept(output: np.ndarray, content: np.ndarray, sr: int) -> tuple[float, float, float]:
+    """How much of the content's time structure the output keeps.
+
+    Returns:
+        ``(kept, envelopes, onsets)``: the mean of :func:`envelope_correlation` and
+        :func:`onset_correlation`, and the two. 1 = the same time structure, about 0 = a pure texture.
+    """
+    envelopes = envelope_correlation(output, content, sr)
+    onsets = onset_correlation(output, content, sr)
+    return (envelopes + onsets) / 2.0, envelopes, onsets
+
+
+def style_moved(output: np.ndarray, content: np.ndarray, style: np.ndarray, sr: int) -> float:
+    """How far the output moved from the content toward the style, in texture statistics:
+    ``1 - d(output, style) / d(content, style)`` with d :func:`texture_distance`.
+
+    1 = statistically like the style, 0 = still like the content (negative: farther than the content).
+    """
+    style_stats = texture_statistics(style, sr)
+    start = texture_distance(texture_statistics(content, sr), style_stats)
+    return float(1.0 - texture_distance(texture_statistics(output, sr), style_stats) / max(start, _EPS))
+
+
+def band_levels(y: np.ndarray, sr: int, n_mels: int = 64, floor_db: float = -100.0) -> np.ndarray:
+    """Each log-mel band's level in dB, averaged over time in dB, of ``y`` scaled to unit RMS.
+
+    Averaging the dB values (not the power) lets a band that is silent for much of the time pull its level
+    down even when loud moments remain; scaling to unit RMS compares spectral shape, not loudness.
+    ``floor_db`` bounds the level of a silent band.
+    """
+    y = np.asarray(y, dtype=np.float64)
+    rms = float(np.sqrt(np.mean(y ** 2))) if y.size else 0.0
+    if rms < _EPS:
+        raise ValueError("cannot compute band levels of a silent signal")
+    hop = max(1, int(round(sr * 0.01)))
+    mel = librosa.feature.melspectrogram(y=(y / rms).astype(np.float32), sr=sr, n_fft=int(2 ** math.ceil(
+        math.log2(8 * hop))), hop_length=hop, n_mels=n_mels, power=2.0)
+    return np.maximum(10.0 * np.log10(mel + 10.0 ** (floor_db / 10.0)), floor_db).mean(axis=1)
+
+
+def hole_depth(output: np.ndarray, content: np.ndarray, style: np.ndarray, sr: int, n_mels: int = 64) -> float:
+    """How far the output's weakest band falls below both inputs: the largest, over log-mel bands, of
+    ``min(content level, style level) - output level`` in dB (:func:`band_levels`).
+
+    Above :data:`HOLE_DB` the output has a hole: a band far quieter than in either input. Negative: every
+    band is at least as loud as the quieter input.
+    """
+    quieter = np.minimum(band_levels(content, sr, n_mels), band_levels(style, sr, n_mels))
+    return float(np.max(quieter - band_levels(output, sr, n_mels)))
+
+
+def transfer_metrics(output: np.ndarray, content: np.ndarray, style: np.ndarray, sr: int) -> dict[str, float]:
+    """The style-transfer columns (:data:`TRANSFER_COLUMNS`) of an output, all signals at ``sr``:
+    :func:`content_kept` and its two parts, :func:`style_moved` and :func:`hole_depth`."""
+    kept, envelopes, onsets = content_kept(output, content, sr)
+    return {"content_kept": kept, "content_envelope_correlation": envelopes, "content_onset_correlation": onsets,
+            "style_moved": style_moved(output, content, style, sr), "hole_db": hole_depth(output, content, style, sr)}
+
+
+# --------------------------------------------------------------------------------------------------------
 # File-level steps
 
 
@@ -402,7 +511,7 @@ def audio_metrics(output: np.ndarray, style: np.ndarray, sr: int,
 
     Returns ``texture_distance`` (output vs whole style clip), ``texture_distance_reference`` and
     ``texture_distance_norm`` (:func:`normalised_texture_distance`), ``copy_score``,
-    ``copy_score_reference`` and, for a transfer, ``content_distance``; ``None`` where a value does not
+    ``copy_score_reference`` and, for a transfer, ``content_distance`` and :func:`transfer_metrics`; ``None`` where a value does not
     apply (a style clip too short for a reference, content metrics of a texture).
     """
     normalised = normalised_texture_distance(output, style, sr)
@@ -413,6 +522,7 @@ def audio_metrics(output: np.ndarray, style: np.ndarray, sr: int,
         "copy_score": copy_score(output, style, sr),
         "copy_score_reference": copy_score_reference(style, sr),
         "content_distance": None if content is None else content_distance(output, content, sr),
+        **(dict.fromkeys(TRANSFER_COLUMNS) if content is None else transfer_metrics(output, content, style, sr)),
     }
 
 
@@ -425,7 +535,8 @@ def metrics_file(row_id: str, output_audio: str | os.PathLike, style_audio: str 
     Columns: ``texture_distance`` (output vs whole style clip), ``texture_distance_reference`` (the style's
     two halves) and ``texture_distance_norm`` (:func:`normalised_texture_distance`, equal-length excerpts);
     ``copy_score`` and ``copy_score_reference``; ``spectral_convergence`` (inversion); ``style_loss``,
-    ``content_loss`` (final optimiser losses); ``content_distance`` (transfers only); lengths and wall times.
+    ``content_loss`` (final optimiser losses); ``content_distance`` and :data:`TRANSFER_COLUMNS` (transfers
+    only); lengths and wall times.
 
     The output is read at its own sample rate; style and content are read at the same rate (normally
     they already are: the workflow decodes everything at ``sr``). Values that do not apply (a reference

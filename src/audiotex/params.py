@@ -6,6 +6,8 @@ the workflow validates config.yaml and the manifest against, the per-stage ``par
 (so Snakemake reruns exactly the stages a change touches), and the presets.
 
 Resolution order, lowest first: built-in defaults < preset < config.yaml < manifest row (or CLI flags).
+A preset may hold a ``transfer`` sub-mapping that applies, just above the preset, when a content clip is
+given (a manifest row with a content, the CLI's ``transfer`` command): see :func:`resolve`.
 """
 from __future__ import annotations
 
@@ -89,8 +91,9 @@ PARAMS: dict[str, Param] = {p.name: p for p in [
        "random 1-D convolution layers: WIDTHxFILTERS[/POOL], comma separated; POOL averages POOL frames first",
        "synthesize", pattern=LAYERS_PATTERN),
     _p("style_weight", float, 1.0, "weight of the Gram-matrix (style) loss", "synthesize", minimum=0.0),
-    _p("content_weight", float, 1e-2, "weight of the content (feature) loss; unused for textures", "synthesize",
-       minimum=0.0),
+    _p("content_weight", float, 1e-2,
+       "weight of the content (feature) loss, the transfer knob: 0 moves furthest toward the style, larger "
+       "keeps more of the content; unused for textures", "synthesize", minimum=0.0),
     _p("autocorr_weight", float, 0.0, "weight of the feature autocorrelation (rhythm) loss", "synthesize",
        minimum=0.0),
     _p("autocorr_max_lag", float, 2.0, "longest lag (s) the autocorrelation loss matches", "synthesize",
@@ -120,8 +123,9 @@ PARAMS: dict[str, Param] = {p.name: p for p in [
     _p("learning_rate", float, None, "step size (empty: 1 for L-BFGS, 0.05 for Adam)", "synthesize",
        minimum=0.0, exclusive_minimum=True, nullable=True),
     _p("init", str, "noise",
-       "initial spectrogram: small white noise, or noise with the style's mean and spread per frequency",
-       "synthesize", choices=("noise", "spectrum")),
+       "initial spectrogram: small white noise, noise with the style's mean and spread per frequency, or "
+       "the content spectrogram itself (transfers only)",
+       "synthesize", choices=("noise", "spectrum", "content")),
     _p("init_scale", float, 1e-3, "standard deviation of the initial white noise (init=noise)", "synthesize",
        minimum=0.0),
     _p("loop", bool, False, "make a seamless loop: circular convolutions, the end flows into the start",
@@ -146,7 +150,8 @@ PARAMS: dict[str, Param] = {p.name: p for p in [
     _p("save_every", int, 0, "also save the spectrogram every N iterations (0: never)", "runtime", minimum=0),
 ]}
 
-#: Named sets of defaults. Each is a partial mapping over :data:`PARAMS`.
+#: Named sets of defaults. Each is a partial mapping over :data:`PARAMS`; an optional ``transfer`` entry is
+#: a partial mapping applied on top when a content clip is given (:func:`preset_values`).
 PRESETS: dict[str, dict[str, Any]] = {
     # The seed: Ulyanov & Lebedev's TensorFlow notebook, value for value.
     "ulyanov": {
@@ -168,6 +173,11 @@ PRESETS: dict[str, dict[str, Any]] = {
         "n_fft": 512, "hop_length": 128, "layers": "3x256,7x512,15x512,31x256,63x256/2",
         "init": "spectrum", "band_weight": 100.0, "moment_weight": 1.0, "iterations": 300,
         "n_iter": 500, "momentum": 0.99, "refine_target": "statistics", "refine_iterations": 200,
+        # With a content clip (benchmarks/results/transfer*.tsv): start from the content itself (Grinstein et
+        # al., ICASSP 2018), for fewer iterations, with no waveform refinement against the statistics (it
+        # pulled 0.1 of content kept away on speech). A small content weight holds drum hits in place: with
+        # none, the band statistics erased them (content kept 0.22 vs 0.84 at 0.01).
+        "transfer": {"init": "content", "content_weight": 0.01, "iterations": 100, "refine_iterations": 0},
     },
 }
 
@@ -255,12 +265,29 @@ def defaults() -> dict[str, Any]:
     return {name: p.default for name, p in PARAMS.items()}
 
 
-def resolve(*layers: Mapping[str, Any], source: str = "") -> dict[str, Any]:
-    """Resolve a full parameter set: defaults < preset < each of ``layers`` in order.
+#: What a row or command makes: a texture (style only) or a style transfer (a content clip is given).
+KINDS = ("texture", "transfer")
 
-    The preset is the last ``preset`` named in ``layers`` (or ``default``). Values that are ``None`` in a
-    layer are treated as unset, except for keys that are explicitly nullable, where an explicit ``None``
-    (an empty manifest cell means "use config.yaml", so callers drop those first) overrides.
+
+def preset_values(name: str, kind: str = "texture") -> dict[str, Any]:
+    """The keys preset ``name`` sets for ``kind``: its own values, and for a transfer its ``transfer``
+    sub-mapping on top (the settings that serve a content clip better than the texture ones)."""
+    if kind not in KINDS:
+        raise ValueError(f"unknown kind {kind!r} (one of {', '.join(KINDS)})")
+    values = {k: v for k, v in PRESETS[name].items() if k != "transfer"}
+    if kind == "transfer":
+        values.update(PRESETS[name].get("transfer", {}))
+    return values
+
+
+def resolve(*layers: Mapping[str, Any], source: str = "", kind: str = "texture") -> dict[str, Any]:
+    """Resolve a full parameter set: defaults < preset (for ``kind``) < each of ``layers`` in order.
+
+    The preset is the last ``preset`` named in ``layers`` (or ``default``); with ``kind="transfer"`` (a
+    content clip is given) its ``transfer`` sub-mapping applies on top of it (:func:`preset_values`), still
+    below every layer. Values that are ``None`` in a layer are treated as unset, except for keys that are
+    explicitly nullable, where an explicit ``None`` (an empty manifest cell means "use config.yaml", so
+    callers drop those first) overrides.
 
     Returns a dict with every key of :data:`PARAMS`, validated.
     """
@@ -269,7 +296,7 @@ def resolve(*layers: Mapping[str, Any], source: str = "") -> dict[str, Any]:
     for layer in checked:
         preset = layer.get("preset", preset)
     resolved = defaults()
-    resolved.update(PRESETS[preset])
+    resolved.update(preset_values(preset, kind))
     for layer in checked:
         resolved.update(layer)
     resolved["preset"] = preset

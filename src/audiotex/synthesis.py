@@ -191,13 +191,24 @@ def build_objective(style: np.ndarray | Sequence[np.ndarray], content: np.ndarra
                      settings, frames_per_second)
 
 
-def initial_spectrogram(style: np.ndarray, n_frames: int, init: str, init_scale: float, seed: int) -> np.ndarray:
+def initial_spectrogram(style: np.ndarray, n_frames: int, init: str, init_scale: float, seed: int,
+                        content: np.ndarray | None = None) -> np.ndarray:
     """The starting point of the optimisation.
 
     ``"noise"``: white Gaussian noise of standard deviation ``init_scale`` (the seed's 1e-3).
     ``"spectrum"``: Gaussian noise with the style's mean and standard deviation per frequency bin, so the
     optimiser starts from the right average spectrum instead of near silence.
+    ``"content"``: the content spectrogram itself (tiled or cropped to ``n_frames``), so a style transfer
+    starts with all of the content and moves toward the style (Grinstein et al., ICASSP 2018).
+
+    Raises:
+        AudiotexError: for ``"content"`` without a content spectrogram (a texture has none).
     """
+    if init == "content":
+        if content is None:
+            raise AudiotexError("key 'init': 'content' needs a content clip (a texture has none); use noise "
+                                "or spectrum")
+        return np.ascontiguousarray(fit_length(content, n_frames), dtype=np.float32)
     rng = np.random.default_rng(seed)
     noise = rng.standard_normal((style.shape[0], n_frames)).astype(np.float32)
     if init == "spectrum":
@@ -402,8 +413,8 @@ def _optimise_batch(problems: list[SynthesisProblem], rows: list[int], device: t
     n_frames = problems[0].n_frames
     contents = [None if p.content is None else fit_length(p.content, n_frames) for p in problems]
     objective = build_objective([p.style for p in problems], contents, n_frames, s, device, frames_per_second)
-    x = torch.from_numpy(np.stack([initial_spectrogram(p.style, n_frames, s["init"], s["init_scale"], s["seed"])
-                                   for p in problems])).to(device)
+    x = torch.from_numpy(np.stack([initial_spectrogram(p.style, n_frames, s["init"], s["init_scale"], s["seed"], c)
+                                   for p, c in zip(problems, contents)])).to(device)
     adam = s["optimizer"] == "adam"
     optimizer: LBFGSState | AdamState = (AdamState.empty(x) if adam else
                                          LBFGSState.empty(len(problems), x[0].numel(), device=device, dtype=x.dtype))
