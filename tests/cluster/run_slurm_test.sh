@@ -86,7 +86,9 @@ source "$cluster/env.sh"
 sinfo -N -o '%N %P %c %m %G %T'
 node=$(sinfo -h -N -o '%N' | head -n1)
 
-test_settings=(--slurm-status-command squeue --slurm-no-account --slurm-init-seconds-before-status-checks 2)
+# shards=2 replaces the profile's shards=100 (a command-line --config replaces the profile's list).
+test_settings=(--slurm-status-command squeue --slurm-no-account --slurm-init-seconds-before-status-checks 2
+               --config shards=2)
 demo=$repo/data/demo
 
 # Every "submitted with SLURM jobid" line of a Snakemake log, as "rule jobid".
@@ -109,7 +111,6 @@ input_duration: 1.5
 iterations: 6
 n_iter: 16
 checkpoint_every: 2
-shards: 2
 EOF
 # The iterations column (empty: config.yaml's value) is for the preemption row added in part 2.
 printf 'id\tstyle\tcontent\titerations\n' > "$wf/manifest.tsv"
@@ -193,7 +194,7 @@ checkpoint=$wf/results/checkpoints/long.pt
 stamp "preemption run: synthesize $iterations iterations, checkpoint every $every"
 t2=$(date +%s)
 (cd "$repo" && exec "$snakemake" --profile profiles/slurm --directory "$wf" --configfile "$wf/config.yaml" \
-    "${test_settings[@]}" results/shards/synthesize/shard-0-of-2.tsv) > "$work/preempt.log" 2>&1 &
+    "${test_settings[@]}" -- results/shards/synthesize/shard-0-of-2.tsv) > "$work/preempt.log" 2>&1 &
 snakemake_pid=$!
 
 deadline=$(( $(date +%s) + 300 ))
