@@ -204,6 +204,50 @@ def test_undecodable_file_fails_only_its_rows(tmp_path):
 
 # --- shards: many rows per job ---------------------------------------------------------------------------
 
+def test_shard_rows_fail_alone_and_the_record_names_them(tmp_path):
+    import io
+
+    from audiotex.errors import AudiotexError
+    from audiotex.steps import run_rows, write_shard_record
+
+    def step(row):
+        if row["id"] == "bad":
+            raise AudiotexError("bad.wav: cannot decode audio")
+        if row["id"] == "bug":
+            raise ValueError("an index out of range")
+        return f"did {row['id']}"
+
+    log = io.StringIO()
+    results = run_rows([{"id": "ok1"}, {"id": "bad"}, {"id": "bug"}, {"id": "ok2"}], step, log)
+    assert [(r.id, r.status) for r in results] == [("ok1", "done"), ("bad", "failed"), ("bug", "failed"),
+                                                  ("ok2", "done")]
+    text = log.getvalue()
+    assert "row bad: failed" in text and "cannot decode audio" in text and "Traceback" in text
+    record = tmp_path / "shard.tsv"
+    with pytest.raises(AudiotexError, match=r"2 of 4 rows failed \(row 'bad': .*; row 'bug': ValueError"):
+        write_shard_record(results, record)
+    assert not record.exists()  # a shard with a failed row has no record, so Snakemake reruns it
+    write_shard_record([results[0], results[3]], record)
+    assert [line.split("\t")[:2] for line in record.read_text().splitlines()] == [
+        ["id", "status"], ["ok1", "done"], ["ok2", "done"]]
+
+
+def test_outputs_up_to_date_compares_times(tmp_path):
+    import os
+
+    from audiotex.steps import outputs_up_to_date
+
+    source, made = tmp_path / "in.npy", tmp_path / "out.wav"
+    source.write_text("x")
+    assert not outputs_up_to_date([made], [source])  # missing output
+    made.write_text("y")
+    os.utime(source, (1000, 1000))
+    os.utime(made, (2000, 2000))
+    assert outputs_up_to_date([made], [source, None])
+    os.utime(source, (3000, 3000))
+    assert not outputs_up_to_date([made], [source])  # input changed since
+
+
 SHARD_ROWS = [[f"r{i:02d}", (FIRE, STREAM, DRUMS)[i % 3], SPEECH if i % 4 == 3 else "", ""] for i in range(24)]
 
 
