@@ -55,7 +55,6 @@ ROW_FILES = {
 
 
 wildcard_constraints:
-    id=audiotex_manifest.ID_PATTERN.strip("^$"),
     shard=audiotex_manifest.ID_PATTERN.strip("^$"),
     clip=audiotex_manifest.KEY_PATTERN,
     spec=audiotex_manifest.KEY_PATTERN,
