@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 TORCH_VERSION ?= 2.13.0
 CORES ?= 2
 
-.PHONY: venv demo test test-slurm browser lint schemas bench-quality bench-inversion bench-speed bench-transfer
+.PHONY: venv demo test test-slurm browser lint schemas bench-quality bench-inversion bench-speed bench-transfer bench-plan bench-bulk
 
 venv: $(STAMP)
 
@@ -50,6 +50,17 @@ bench-inversion: venv
 
 bench-speed: venv
 	$(BIN)/python benchmarks/speed.py
+
+# `snakemake -n` time and peak memory at 10,000 and 100,000 rows (real files from data/demo), with shards
+# and, at 10,000 rows, one job per row; appended to benchmarks/results/plan.tsv.
+bench-plan: venv
+	$(BIN)/python benchmarks/plan.py --rows 10000 100000 --config shards=100 --label shards
+	$(BIN)/python benchmarks/plan.py --rows 10000 --config shards=0 --label "one row per job"
+
+# Rows per minute of 48 short rows through the workflow (one row per job, and shards) and through one
+# in-process loop, side by side, plus one 10 s default-preset texture; appended to benchmarks/results/bulk.tsv.
+bench-bulk: venv
+	$(BIN)/python benchmarks/bulk.py --rows 48 --shards 0 2 4 --default-rows 1
 
 lint: venv
 	$(BIN)/snakemake --lint

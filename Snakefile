@@ -5,6 +5,8 @@
 #
 # Pipeline per row: decode -> spectrogram -> synthesize -> invert (-> metrics, plot, gallery).
 # Decoded clips and spectrograms are shared by every row that reads the same file with the same settings.
+# Synthesize, invert, metrics and plot run one job per shard of rows (`shards: N`; 0, the default: one job
+# per row); each writes its rows' files and a shard record under results/shards/.
 
 
 configfile: "config.yaml"
@@ -21,7 +23,7 @@ include: "rules/report.smk"
 
 rule all:
     input:
-        expand("results/audio/{id}.wav", id=ROW_IDS),
+        expand(rules.invert.output.record, shard=SHARD_IDS),  # every row's results/audio/{id}.wav
         "results/metrics.tsv",
         "results/report/index.html",
     default_target: True

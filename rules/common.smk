@@ -3,13 +3,12 @@
 # The config and the manifest are checked here, at parse time, before any job runs: a bad key, value,
 # column, id or path stops the workflow with one line naming the file, row and column at fault.
 
-import types
-
 from snakemake.exceptions import WorkflowError
 from snakemake.utils import min_version, validate
 
 from audiotex import manifest as audiotex_manifest
 from audiotex import params as audiotex_params
+from audiotex import spectrogram as audiotex_spectrogram
 from audiotex.errors import AudiotexError
 
 min_version("8.0")
@@ -30,15 +29,33 @@ except AudiotexError as err:
 # clearer messages, so these only fail if schemas/ is stale (regenerate with `make schemas`).
 validate({"manifest": config["manifest"], **PLAN.config_layer}, "../schemas/config.schema.yaml",
          set_default=False)
-validate(PLAN.manifest, "../schemas/manifest.schema.yaml", set_default=False)
+# One row per distinct set of cells (ids aside) is enough for that, and keeps a 100,000-row plan fast.
+_DISTINCT = PLAN.manifest.drop_duplicates(subset=[c for c in PLAN.manifest.columns if c != "id"])
+validate(_DISTINCT, "../schemas/manifest.schema.yaml", set_default=False)
 
 #: The checked manifest (index = row id) and its ids in manifest order.
 MANIFEST = PLAN.manifest
 ROW_IDS = list(PLAN.rows)
+#: Shard name -> its row ids. Synthesize, invert, metrics and plot run one job per shard; with `shards: 0`
+#: every row is its own shard, named by its id (see audiotex.manifest.shard_rows).
+SHARDS = PLAN.shards
+SHARD_IDS = list(SHARDS)
+
+#: Per-row files. The shard jobs write them beside their shard records; they are not declared outputs, so
+#: Snakemake neither deletes a shard's finished rows when another row of it fails nor needs one job per
+#: row to plan them. Their paths are defined here only.
+ROW_FILES = {
+    "synthesized": "results/synthesized/{id}.npy",  # + .json sidecar and .loss.tsv (audiotex.steps)
+    "checkpoint": "results/checkpoints/{id}.pt",  # survives a killed job so the next attempt resumes
+    "audio": "results/audio/{id}.wav",
+    "inversion": "results/audio/{id}.json",
+    "metrics": "results/metrics/{id}.tsv",
+    "plot": "results/plots/{id}.png",
+}
 
 
 wildcard_constraints:
-    id=audiotex_manifest.ID_PATTERN.strip("^$"),
+    shard=audiotex_manifest.ID_PATTERN.strip("^$"),
     clip=audiotex_manifest.KEY_PATTERN,
     spec=audiotex_manifest.KEY_PATTERN,
 
@@ -48,6 +65,18 @@ def _row(row_id):
         return PLAN.rows[row_id]
     except KeyError:
         raise WorkflowError(f"audiotex: no manifest row with id {row_id!r}") from None
+
+
+def _shard(shard):
+    try:
+        return SHARDS[shard]
+    except KeyError:
+        raise WorkflowError(f"audiotex: no shard named {shard!r} (shards={runtime_setting('shards')})") from None
+
+
+def row_file(kind, row_id):
+    """Path of one of a row's files (a key of ROW_FILES)."""
+    return ROW_FILES[kind].format(id=row_id)
 
 
 def row_settings(row_id):
@@ -61,7 +90,7 @@ def row_overrides(row_id):
 
 
 def runtime_setting(key):
-    """The value of a runtime key (device, checkpoint_every, save_every) from config or the defaults."""
+    """The value of a runtime key (device, checkpoint_every, save_every, shards) from config or the defaults."""
     if "runtime" not in audiotex_params.PARAMS[key].stages:
         raise WorkflowError(f"audiotex: {key!r} is not a runtime key")
     return audiotex_params.resolve(PLAN.config_layer)[key]
@@ -82,39 +111,93 @@ def runtime_param(key):
     return runtime_value
 
 
-def stage_params(stage):
-    """A params: function giving a row's settings of one stage (so a change reruns exactly that stage)."""
-
-    def settings_of_stage(wildcards):
-        return audiotex_params.stage_settings(row_settings(wildcards.id), stage)
-
-    return settings_of_stage
-
-
 def decoded_path(clip):
-    return f"results/decoded/{clip}.wav"
+    return rules.decode.output[0].format(clip=clip)
 
 
 def spectrogram_path(spec):
-    return f"results/spectrograms/{spec}.npy"
+    return rules.spectrogram.output.npy.format(spec=spec)
 
 
-def style_audio(wildcards):
-    return decoded_path(_row(wildcards.id).style_clip)
+def _spectrograms(plan):
+    """A row's (style, content) spectrogram paths; content None for a texture."""
+    content = None if plan.content_spec is None else spectrogram_path(plan.content_spec)
+    return spectrogram_path(plan.style_spec), content
 
 
-def content_audio(wildcards):
-    clip = _row(wildcards.id).content_clip
-    return [] if clip is None else decoded_path(clip)
+def _decoded(plan):
+    """A row's (style, content) decoded audio paths; content None for a texture."""
+    content = None if plan.content_clip is None else decoded_path(plan.content_clip)
+    return decoded_path(plan.style_clip), content
 
 
-def style_spectrogram(wildcards):
-    return spectrogram_path(_row(wildcards.id).style_spec)
+def _unique(paths):
+    return list(dict.fromkeys(p for p in paths if p))
 
 
-def content_spectrogram(wildcards):
-    spec = _row(wildcards.id).content_spec
-    return [] if spec is None else spectrogram_path(spec)
+def shard_spectrograms(wildcards):
+    """The style and content spectrograms every row of a shard reads (each once)."""
+    return _unique(p for row_id in _shard(wildcards.shard) for p in _spectrograms(_row(row_id)))
+
+
+def shard_decoded_audio(wildcards):
+    """The decoded style and content clips every row of a shard reads (each once)."""
+    return _unique(p for row_id in _shard(wildcards.shard) for p in _decoded(_row(row_id)))
+
+
+def _stage(row_id, stage):
+    return audiotex_params.stage_settings(_row(row_id).settings, stage)
+
+
+def synthesis_rows(wildcards):
+    """params of a synthesize shard: per row its inputs, outputs and synthesize-stage settings (so a change
+    reruns exactly the shards of the rows it touches)."""
+    rows = []
+    for row_id in _shard(wildcards.shard):
+        style, content = _spectrograms(_row(row_id))
+        rows.append({"id": row_id, "style": style, "content": content, "npy": row_file("synthesized", row_id),
+                     "checkpoint": row_file("checkpoint", row_id), "settings": _stage(row_id, "synthesize")})
+    return rows
+
+
+def inversion_rows(wildcards):
+    """params of an invert shard: per row the synthesized spectrogram, the outputs and invert settings."""
+    rows = []
+    for row_id in _shard(wildcards.shard):
+        style, content = _spectrograms(_row(row_id))
+        rows.append({"id": row_id, "npy": row_file("synthesized", row_id), "wav": row_file("audio", row_id),
+                     "report": row_file("inversion", row_id), "style": style, "content": content,
+                     "settings": _stage(row_id, "invert")})
+    return rows
+
+
+def metrics_rows(wildcards):
+    """params of a metrics shard: per row the audio to compare and the row's metrics TSV."""
+    rows = []
+    for row_id in _shard(wildcards.shard):
+        style, content = _decoded(_row(row_id))
+        rows.append({"id": row_id, "audio": row_file("audio", row_id), "inversion": row_file("inversion", row_id),
+                     "style": style, "content": content, "synthesized": row_file("synthesized", row_id),
+                     "tsv": row_file("metrics", row_id)})
+    return rows
+
+
+def plot_rows(wildcards):
+    """params of a plot shard: per row its spectrograms and the PNG."""
+    rows = []
+    for row_id in _shard(wildcards.shard):
+        style, content = _spectrograms(_row(row_id))
+        rows.append({"id": row_id, "style": style, "content": content,
+                     "synthesized": row_file("synthesized", row_id), "png": row_file("plot", row_id)})
+    return rows
+
+
+def inversion_gpu(wildcards):
+    """gpu resource of an invert shard: 1 when a row refines the waveform (torch L-BFGS, on the GPU
+    whenever the device may be one), else 0 (Griffin-Lim alone is light)."""
+    if runtime_setting("device") == "cpu":
+        return 0
+    return int(any(_row(row_id).settings["refine_iterations"] > 0 for row_id in _shard(wildcards.shard)))
 
 
 def clip_source(wildcards):
@@ -151,24 +234,28 @@ def gallery_rows():
     """
     rows = []
     for row_id in ROW_IDS:
-        wildcards = types.SimpleNamespace(id=row_id)
-        settings = {key: value for key, value in row_settings(row_id).items()
+        plan = _row(row_id)
+        style, content = _decoded(plan)
+        settings = {key: value for key, value in plan.settings.items()
                     if "runtime" not in audiotex_params.PARAMS[key].stages}
+        synthesized = row_file("synthesized", row_id)
         rows.append({
             "id": row_id,
-            "style_audio": style_audio(wildcards),
-            "content_audio": content_audio(wildcards) or None,
-            "output_audio": f"results/audio/{row_id}.wav",
-            "plot_png": f"results/plots/{row_id}.png",
-            "synth_json": f"results/synthesized/{row_id}.json",
-            "invert_json": f"results/audio/{row_id}.json",
-            "overrides": row_overrides(row_id),
+            "style_audio": style,
+            "content_audio": content,
+            "output_audio": row_file("audio", row_id),
+            "plot_png": row_file("plot", row_id),
+            "synth_json": str(audiotex_spectrogram.sidecar_path(synthesized)),
+            "invert_json": row_file("inversion", row_id),
+            "overrides": dict(plan.overrides),
             "settings": settings,
         })
     return rows
 
 
 def gallery_inputs(wildcards):
-    """Every file the page shows or reads, so it is rebuilt when any of them changes."""
-    keys = ("style_audio", "content_audio", "output_audio", "plot_png", "synth_json", "invert_json")
-    return [row[key] for row in gallery_rows() for key in keys if row[key]]
+    """Everything the page shows or reads: the decoded inputs and the records of the shards that write each
+    row's audio, plot and run records, so the page is rebuilt when any of them changes."""
+    decoded = _unique(p for row_id in ROW_IDS for p in _decoded(_row(row_id)))
+    records = [rule.output.record for rule in (rules.synthesize, rules.invert, rules.plot)]
+    return decoded + expand(records, shard=SHARD_IDS)

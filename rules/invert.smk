@@ -1,21 +1,22 @@
-# Griffin-Lim (+ optional waveform optimisation) back to audio; the .json records how well the audio
-# matches. With refine_target=statistics the waveform is optimised against the style (and content)
-# spectrograms the sidecar names, so they are inputs too. It can use the GPU, as synthesis does.
+# Griffin-Lim (+ optional waveform optimisation) back to audio for one shard's rows; each row's .json
+# records how well the audio matches and the invert settings. With refine_target=statistics the waveform
+# is optimised against the style (and content) spectrograms the sidecar names, so they are inputs too.
+# That refinement is torch L-BFGS on the device (200 iterations with `default`), so a shard with a
+# refining row asks for the GPU like synthesis does; Griffin-Lim alone does not (see inversion_gpu).
 rule invert:
     input:
-        npy="results/synthesized/{id}.npy",
-        sidecar="results/synthesized/{id}.json",
-        style=style_spectrogram,
-        content=content_spectrogram,
+        synthesized=rules.synthesize.output.record,
+        spectrograms=shard_spectrograms,
     output:
-        wav="results/audio/{id}.wav",
-        report="results/audio/{id}.json",
+        record="results/shards/invert/{shard}.tsv",
     log:
-        "logs/invert/{id}.log",
+        "logs/invert/{shard}.log",
     params:
-        settings=stage_params("invert"),
+        rows=inversion_rows,
         device=runtime_param("device"),
     threads: 2
+    resources:
+        gpu=inversion_gpu,
     conda:
         "../envs/audiotex.yaml"
     script:

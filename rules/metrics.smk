@@ -1,19 +1,16 @@
 # Quality metrics of every result (texture statistics, copy score, inversion fidelity, final losses):
-# one TSV row per manifest row, then one table for the whole run (see audiotex.metrics).
+# one TSV row per manifest row (results/metrics/{id}.tsv), one table per shard, then one table for the
+# whole run (see audiotex.metrics).
 rule metrics:
     input:
-        audio="results/audio/{id}.wav",
-        inversion="results/audio/{id}.json",
-        style=style_audio,
-        content=content_audio,
-        synthesized="results/synthesized/{id}.npy",
-        synthesized_sidecar="results/synthesized/{id}.json",
+        inverted=rules.invert.output.record,
+        decoded=shard_decoded_audio,
     output:
-        tsv="results/metrics/{id}.tsv",
+        tsv="results/shards/metrics/{shard}.tsv",
     log:
-        "logs/metrics/{id}.log",
+        "logs/metrics/{shard}.log",
     params:
-        settings=stage_params("metrics"),
+        rows=metrics_rows,
     threads: 1
     conda:
         "../envs/audiotex.yaml"
@@ -23,7 +20,7 @@ rule metrics:
 
 rule collect_metrics:
     input:
-        expand("results/metrics/{id}.tsv", id=ROW_IDS),
+        expand(rules.metrics.output.tsv, shard=SHARD_IDS),
     output:
         tsv="results/metrics.tsv",
     log:

@@ -1,25 +1,21 @@
-# Figures and the gallery page: one plot per row (spectrograms + loss curves), then one HTML page to listen
-# to and compare every row. Both are marked for `snakemake --report report.html` (or report.zip).
+# Figures and the gallery page: one plot per row (spectrograms + loss curves; results/plots/{id}.png, written
+# by one job per shard like synthesis), then one HTML page to listen to and compare every row. The page is
+# marked for `snakemake --report report.html` (or report.zip); the per-row plots are not declared outputs
+# (see rules/synthesize.smk), so the page is where they are seen.
 
 report: "../report/workflow.rst"
 
 
 rule plot:
     input:
-        style=style_spectrogram,
-        content=content_spectrogram,
-        synthesized="results/synthesized/{id}.npy",
-        sidecar="results/synthesized/{id}.json",
-        loss="results/synthesized/{id}.loss.tsv",
+        synthesized=rules.synthesize.output.record,
+        spectrograms=shard_spectrograms,
     output:
-        png=report(
-            "results/plots/{id}.png",
-            category="Spectrograms",
-            caption="../report/plot.rst",
-            labels={"row": "{id}", "figure": "spectrograms and loss"},
-        ),
+        record="results/shards/plot/{shard}.tsv",
     log:
-        "logs/plot/{id}.log",
+        "logs/plot/{shard}.log",
+    params:
+        rows=plot_rows,
     threads: 1
     conda:
         "../envs/audiotex.yaml"

@@ -1,22 +1,23 @@
-# Optimise one row's spectrogram. Only the synthesize-stage keys are params (a change to them reruns this
-# rule and what follows); device and checkpointing are runtime keys and trigger nothing.
+# Optimise the spectrograms of one shard's rows in one process (see `shards` in README: one row per shard
+# by default). Only the rows' synthesize-stage keys are params (a change to one row reruns its shard, which
+# redoes that row only); device and checkpointing are runtime keys and trigger nothing.
+#
+# The declared output is the shard's record; each row's results/synthesized/{id}.npy (+ .json, .loss.tsv)
+# is written beside it, undeclared, so that a row that fails does not make Snakemake delete the rows of its
+# shard that finished. The job fails (after the other rows) naming the bad rows; its rerun redoes only the
+# rows that are not up to date, each resuming from its checkpoint results/checkpoints/{id}.pt.
 rule synthesize:
     input:
-        style=style_spectrogram,
-        content=content_spectrogram,
+        shard_spectrograms,
     output:
-        npy="results/synthesized/{id}.npy",
-        sidecar="results/synthesized/{id}.json",
-        loss="results/synthesized/{id}.loss.tsv",
+        record="results/shards/synthesize/{shard}.tsv",
     log:
-        "logs/synthesize/{id}.log",
+        "logs/synthesize/{shard}.log",
     params:
-        settings=stage_params("synthesize"),
+        rows=synthesis_rows,
         device=runtime_param("device"),
         checkpoint_every=runtime_param("checkpoint_every"),
         save_every=runtime_param("save_every"),
-        # Not an output: it must survive a killed or failed job so the next attempt resumes from it.
-        checkpoint="results/checkpoints/{id}.pt",
     threads: 4
     resources:
         gpu=1,

@@ -1,19 +1,12 @@
-"""Job of rule invert: one synthesized spectrogram -> WAV, plus a JSON record of the inversion."""
-import json
+"""Job of rule invert: one shard's synthesized spectrograms -> WAVs, each with a JSON record."""
 import sys
 
-from audiotex.files import atomic_output
 from audiotex.jobs import run_job
-from audiotex.steps import invert_file
+from audiotex.steps import invert_files, write_shard_record
 
 smk = snakemake  # noqa: F821 - injected by Snakemake
-
-
-def work(log):
-    result = invert_file(smk.input.npy, smk.output.wav, smk.params.settings, device=smk.params.device)
-    with atomic_output(smk.output.report) as tmp:
-        tmp.write_text(json.dumps(result, indent=2, sort_keys=True, default=str) + "\n")
-    return f"{smk.output.wav}: {result}"
-
-
-sys.exit(run_job(smk.log[0], f"invert {smk.input.npy} with {smk.params.settings}", work, threads=smk.threads))
+rows = [dict(row) for row in smk.params.rows]
+sys.exit(run_job(smk.log[0], f"invert shard {smk.wildcards.shard}: {len(rows)} rows on device {smk.params.device}",
+                 lambda log: write_shard_record(invert_files(rows, device=smk.params.device, log=log),
+                                                smk.output.record),
+                 threads=smk.threads))

@@ -1,17 +1,17 @@
-"""Job of rule metrics: quality metrics of one manifest row -> results/metrics/{id}.tsv."""
+"""Job of rule metrics: quality metrics of one shard's rows -> results/metrics/{id}.tsv and the shard's table."""
 import sys
 
-from audiotex.jobs import run_job, single_path
-from audiotex.metrics import metrics_file
+from audiotex.jobs import run_job
+from audiotex.metrics import collect_metrics
+from audiotex.steps import metrics_files, raise_for_failed_rows
 
 smk = snakemake  # noqa: F821 - injected by Snakemake
+rows = [dict(row) for row in smk.params.rows]
 
 
 def work(log):
-    row = metrics_file(smk.wildcards.id, smk.input.audio, single_path(smk.input.style),
-                       single_path(smk.input.content), smk.input.synthesized, smk.input.inversion,
-                       smk.output.tsv, dict(smk.params.settings))
-    return "\n".join(f"{key}\t{value}" for key, value in row.items())
+    raise_for_failed_rows(metrics_files(rows, log=log))
+    return f"{collect_metrics([row['tsv'] for row in rows], smk.output.tsv)} rows -> {smk.output.tsv}"
 
 
-sys.exit(run_job(smk.log[0], f"metrics of {smk.wildcards.id}", work))
+sys.exit(run_job(smk.log[0], f"metrics of shard {smk.wildcards.shard}: {len(rows)} rows", work))

@@ -1,10 +1,10 @@
-"""Job of rule plot: one row's spectrograms (style, content, output) and loss curves -> PNG."""
+"""Job of rule plot: each row of one shard: spectrograms (style, content, output) and loss curves -> PNG."""
 import sys
 
-from audiotex.jobs import run_job, single_path
-from audiotex.plots import plot_file
+from audiotex.jobs import run_job
+from audiotex.steps import plot_files, write_shard_record
 
 smk = snakemake  # noqa: F821 - injected by Snakemake
-sys.exit(run_job(smk.log[0], f"plot {smk.wildcards.id}",
-                 lambda log: plot_file(smk.wildcards.id, smk.input.style, single_path(smk.input.content),
-                                       smk.input.synthesized, smk.input.loss, smk.output.png)))
+rows = [dict(row) for row in smk.params.rows]
+sys.exit(run_job(smk.log[0], f"plot shard {smk.wildcards.shard}: {len(rows)} rows",
+                 lambda log: write_shard_record(plot_files(rows, log=log), smk.output.record)))

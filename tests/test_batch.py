@@ -135,9 +135,9 @@ def test_a_killed_batch_resumes_each_row_from_its_checkpoint(styles, tmp_path, o
         assert np.allclose([r["loss"] for r in result.losses], [r["loss"] for r in expected.losses], rtol=1e-4)
 
 
-def test_synthesize_files_writes_every_good_row_and_names_the_bad_ones(styles, tmp_path):
+def test_synthesize_file_batch_writes_every_good_row_and_names_the_bad_ones(styles, tmp_path):
     from audiotex.spectrogram import save_spectrogram
-    from audiotex.steps import SynthesisRow, read_sidecar, synthesize_file, synthesize_files
+    from audiotex.steps import SynthesisRow, read_sidecar, synthesize_file, synthesize_file_batch
 
     meta = {"sr": 8000, "n_fft": 256, "hop_length": 64}
     paths = []
@@ -149,7 +149,7 @@ def test_synthesize_files_writes_every_good_row_and_names_the_bad_ones(styles, t
             SynthesisRow(tmp_path / "missing.npy", None, tmp_path / "out1.npy", s),
             SynthesisRow(paths[1], None, tmp_path / "out2.npy", s, checkpoint=tmp_path / "row2.pt"),
             SynthesisRow(paths[2], None, tmp_path / "out3.npy", s)]
-    results = synthesize_files(rows, device="cpu", checkpoint_every=2)
+    results = synthesize_file_batch(rows, device="cpu", checkpoint_every=2)
 
     assert isinstance(results[1], AudiotexError) and "missing.npy" in str(results[1])
     assert isinstance(results[3], AudiotexError) and "clip2.wav" in str(results[3])

@@ -186,3 +186,43 @@ def test_a_row_with_a_content_gets_the_transfer_defaults(in_repo, tmp_path):
     assert plan.rows["tr"].settings == P.resolve({}, kind="transfer")
     assert plan.rows["tex"].settings == P.resolve({})
     assert plan.rows["tr"].settings[key] == transfer[key] != plan.rows["tex"].settings[key]
+
+
+# --- shards ---------------------------------------------------------------------------------------------
+
+def test_shards_are_stable_as_rows_are_added_and_removed():
+    ids = [f"row{i}" for i in range(200)]
+    before = M.shard_rows(ids, 8)
+    after = M.shard_rows(ids[50:] + ["new_a", "new_b"], 8)
+    shard_of = {row_id: name for name, members in after.items() for row_id in members}
+    moved = [row_id for name, members in before.items() for row_id in members
+             if row_id in shard_of and shard_of[row_id] != name]
+    assert moved == []  # a row's shard depends on its id alone, not on its position
+    assert sorted(len(m) for m in before.values())[0] > 10  # 200 rows spread over all 8 shards
+    assert len(before) == 8 and set(before) == {f"shard-{i}-of-8" for i in range(8)}
+
+
+def test_shards_zero_is_one_row_per_shard_named_by_its_id():
+    assert M.shard_rows(["b", "a"], 0) == {"b": ["b"], "a": ["a"]}
+    # rows keep manifest order inside their shard
+    (members,) = M.shard_rows(["z", "m", "a"], 1).values()
+    assert members == ["z", "m", "a"]
+
+
+def test_plan_shards_follow_the_config(in_repo, tmp_path):
+    path = write_manifest(tmp_path / "m.tsv", ["id", "style", "seed"],
+                          [[f"r{i}", FIRE, str(i % 3)] for i in range(40)])
+    plan = M.plan({"manifest": str(path), "shards": 4})
+    assert sorted(sum(plan.shards.values(), [])) == sorted(plan.rows)
+    assert set(plan.shards) <= {f"shard-{i}-of-4" for i in range(4)}
+    # equal overrides resolve once and give equal settings; different seeds stay apart
+    assert plan.rows["r0"].settings == plan.rows["r3"].settings != plan.rows["r1"].settings
+    assert plan.rows["r1"].settings["seed"] == 1
+    assert len(plan.clips) == 1 and len(plan.specs) == 1
+
+
+def test_bad_cell_names_the_first_row_with_it(in_repo, tmp_path):
+    rows = [[f"r{i}", FIRE, "1"] for i in range(5)] + [["r5", FIRE, "x"], ["r6", FIRE, "x"]]
+    path = write_manifest(tmp_path / "m.tsv", ["id", "style", "seed"], rows)
+    with pytest.raises(AudiotexError, match=r"row 'r5' column 'seed'.*'x'"):
+        M.read_manifest(path)

@@ -33,7 +33,8 @@ def rule_counts(jobs) -> Counter:
 
 
 def ids_of(jobs, rule: str) -> set[str]:
-    return {wildcards.get("id") for name, wildcards in jobs if name == rule}
+    """The shards a rule's jobs run: with shards=0 (the default) each is named by its one row's id."""
+    return {wildcards.get("shard") for name, wildcards in jobs if name == rule}
 
 
 # --- parse-time checks: nothing runs -------------------------------------------------------------------
@@ -98,8 +99,7 @@ def test_dry_run_shares_clips_between_rows(workflow_dir):
     assert counts["decode"] == 2  # FIRE and SPEECH, once each
     assert counts["spectrogram"] == 3  # FIRE at two FFT sizes, SPEECH
     assert counts["synthesize"] == counts["invert"] == 4
-    synth = [wc for rule, wc in jobs if rule == "synthesize"]
-    assert {wc["id"] for wc in synth} == {"fire1", "fire2", "fire_on_speech", "fire_wide"}
+    assert ids_of(jobs, "synthesize") == {"fire1", "fire2", "fire_on_speech", "fire_wide"}
 
 
 # --- real runs -----------------------------------------------------------------------------------------
@@ -183,7 +183,7 @@ def test_one_row_override_reruns_only_that_row(finished_run):
     counts = rule_counts(jobs)
     assert ids_of(jobs, "synthesize") == ids_of(jobs, "invert") == {"tex_stream"}
     assert not {"decode", "spectrogram"} & set(counts), counts
-    assert all(wc.get("id") in (None, "tex_stream") for _, wc in jobs)  # None: collect/gallery/all
+    assert all(wc.get("shard") in (None, "tex_stream") for _, wc in jobs)  # None: collect/gallery/all
 
 
 @pytest.mark.slow
@@ -193,7 +193,7 @@ def test_added_row_plans_only_its_jobs(finished_run):
     counts = rule_counts(jobs)
     assert ids_of(jobs, "synthesize") == ids_of(jobs, "invert") == {"tex_fire_seed2"}
     assert not {"decode", "spectrogram"} & set(counts), counts  # FIRE is already analysed
-    assert all(wc.get("id") in (None, "tex_fire_seed2") for _, wc in jobs)
+    assert all(wc.get("shard") in (None, "tex_fire_seed2") for _, wc in jobs)
 
 
 @pytest.mark.slow
@@ -203,12 +203,12 @@ def test_undecodable_file_fails_only_its_rows(tmp_path):
     write_manifest(workdir / "manifest.tsv", ["id", "style", "content"],
                    [["good", STREAM, ""], ["bad", "broken.wav", ""], ["bad_content", STREAM, "broken.wav"]])
     # First the good row alone, so that the failing run has finished results it must not touch.
-    done = snakemake(workdir, "--cores", "2", "--config", *TINY, "--", "results/audio/good.wav")
+    done = snakemake(workdir, "--cores", "2", "--config", *TINY, "--", "results/shards/invert/good.tsv")
     assert done.returncode == 0, done.stderr[-3000:]
     good = workdir / "results" / "audio" / "good.wav"
     before = good.stat().st_mtime_ns
-    done = snakemake(workdir, "--cores", "2", "--keep-going", "--config", *TINY, "--", "results/audio/good.wav",
-                     "results/audio/bad.wav", "results/audio/bad_content.wav")
+    done = snakemake(workdir, "--cores", "2", "--keep-going", "--config", *TINY, "--",
+                     *(f"results/shards/invert/{row}.tsv" for row in ("good", "bad", "bad_content")))
     assert done.returncode != 0
     assert good.stat().st_mtime_ns == before
     assert not (workdir / "results" / "audio" / "bad.wav").exists()
@@ -216,3 +216,167 @@ def test_undecodable_file_fails_only_its_rows(tmp_path):
     decode_logs = [p.read_text() for p in (workdir / "logs" / "decode").glob("broken-*.log")]
     assert decode_logs and all("cannot decode audio" in text for text in decode_logs), decode_logs
     assert "cannot decode audio" in done.stdout + done.stderr  # the one-line reason shows in the console
+
+
+# --- shards: many rows per job ---------------------------------------------------------------------------
+
+def test_shard_rows_fail_alone_and_the_record_names_them(tmp_path):
+    import io
+
+    from audiotex.errors import AudiotexError
+    from audiotex.steps import run_rows, write_shard_record
+
+    def step(row):
+        if row["id"] == "bad":
+            raise AudiotexError("bad.wav: cannot decode audio")
+        if row["id"] == "bug":
+            raise ValueError("an index out of range")
+        return f"did {row['id']}"
+
+    log = io.StringIO()
+    results = run_rows([{"id": "ok1"}, {"id": "bad"}, {"id": "bug"}, {"id": "ok2"}], step, log)
+    assert [(r.id, r.status) for r in results] == [("ok1", "done"), ("bad", "failed"), ("bug", "failed"),
+                                                  ("ok2", "done")]
+    text = log.getvalue()
+    assert "row bad: failed" in text and "cannot decode audio" in text and "Traceback" in text
+    record = tmp_path / "shard.tsv"
+    with pytest.raises(AudiotexError, match=r"2 of 4 rows failed \(row 'bad': .*; row 'bug': ValueError"):
+        write_shard_record(results, record)
+    assert not record.exists()  # a shard with a failed row has no record, so Snakemake reruns it
+    write_shard_record([results[0], results[3]], record)
+    assert [line.split("\t")[:2] for line in record.read_text().splitlines()] == [
+        ["id", "status"], ["ok1", "done"], ["ok2", "done"]]
+
+
+def test_outputs_up_to_date_compares_times(tmp_path):
+    import os
+
+    from audiotex.steps import outputs_up_to_date
+
+    source, made = tmp_path / "in.npy", tmp_path / "out.wav"
+    source.write_text("x")
+    assert not outputs_up_to_date([made], [source])  # missing output
+    made.write_text("y")
+    os.utime(source, (1000, 1000))
+    os.utime(made, (2000, 2000))
+    assert outputs_up_to_date([made], [source, None])
+    os.utime(source, (3000, 3000))
+    assert not outputs_up_to_date([made], [source])  # input changed since
+
+
+SHARD_ROWS = [[f"r{i:02d}", (FIRE, STREAM, DRUMS)[i % 3], SPEECH if i % 4 == 3 else "", ""] for i in range(24)]
+
+
+def test_shards_plan_one_job_per_shard_and_stage(workflow_dir):
+    from audiotex.manifest import shard_rows
+
+    write_manifest(workflow_dir / "manifest.tsv", HEADER, SHARD_ROWS)
+    jobs = dry_run(workflow_dir, "shards=4")
+    shards = set(shard_rows([row[0] for row in SHARD_ROWS], 4))
+    assert len(shards) == 4
+    for rule in ("synthesize", "invert", "metrics", "plot"):
+        assert ids_of(jobs, rule) == shards, rule
+    counts = rule_counts(jobs)
+    assert counts["decode"] == counts["spectrogram"] == 4  # three styles and one content clip, shared
+    assert sum(counts.values()) == 8 + 4 * 4 + 2  # + collect_metrics and gallery
+
+
+def test_changed_or_added_row_plans_only_its_shard(finished_shards):
+    from audiotex.manifest import shard_rows
+
+    ids = [row[0] for row in SHARD_ROWS]
+    rows = [list(r) for r in SHARD_ROWS]
+    rows[5][3] = "9"  # r05: another seed
+    write_manifest(finished_shards / "changed.tsv", HEADER, rows)
+    shard_of = {row_id: name for name, members in shard_rows(ids + ["added"], 4).items() for row_id in members}
+    jobs = dry_run(finished_shards, "shards=4", manifest="changed.tsv")
+    assert ids_of(jobs, "synthesize") == ids_of(jobs, "invert") == {shard_of["r05"]}
+    assert not {"decode", "spectrogram"} & set(rule_counts(jobs))
+    write_manifest(finished_shards / "added.tsv", HEADER, SHARD_ROWS + [["added", STREAM, "", "3"]])
+    jobs = dry_run(finished_shards, "shards=4", manifest="added.tsv")
+    assert ids_of(jobs, "synthesize") == ids_of(jobs, "invert") == {shard_of["added"]}
+
+
+@pytest.fixture(scope="module")
+def finished_shards(tmp_path_factory):
+    """A finished run of SHARD_ROWS in 4 shards (only synthesis and inversion: what the plans test needs)."""
+    workdir = copy_workflow(tmp_path_factory.mktemp("shards") / "workflow")
+    write_manifest(workdir / "manifest.tsv", HEADER, SHARD_ROWS)
+    done = snakemake(workdir, "--cores", "2", "--resources", "gpu=1", "--config", *TINY, "shards=4", "--",
+                     *(f"results/shards/invert/shard-{i}-of-4.tsv" for i in range(4)))
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-5000:]
+    return workdir
+
+
+def _mtimes(workdir: Path, pattern: str) -> dict[str, int]:
+    return {p.name: p.stat().st_mtime_ns for p in (workdir / "results").glob(pattern)}
+
+
+@pytest.mark.slow
+def test_bad_row_in_a_shard_fails_alone_and_the_rerun_redoes_only_it(tmp_path):
+    workdir = copy_workflow(tmp_path / "workflow")
+    header = ["id", "style", "content", "duration"]
+    rows = [["good1", FIRE, "", ""], ["bad", STREAM, "", "0.05"], ["good2", STREAM, SPEECH, ""]]
+    write_manifest(workdir / "manifest.tsv", header, rows)
+    config = [*TINY, "shards=1"]  # one shard holds all three rows
+    done = snakemake(workdir, "--cores", "2", "--keep-going", "--config", *config)
+    assert done.returncode != 0
+    log = (workdir / "logs" / "synthesize" / "shard-0-of-1.log").read_text()
+    assert "row bad: failed" in log and "shorter than the largest kernel" in log, log
+    assert "row 'bad'" in done.stdout + done.stderr  # the console says which row
+    # the other rows were synthesized and survived the failed job; the shard record was not written
+    written = _mtimes(workdir, "synthesized/*")
+    assert {"good1.npy", "good1.json", "good1.loss.tsv", "good2.npy"} <= written.keys()
+    assert not any(name.startswith("bad.") for name in written)
+    assert not (workdir / "results" / "shards" / "synthesize" / "shard-0-of-1.tsv").exists()
+
+    rows[1][3] = ""  # fix the bad row: the rerun of its shard redoes that row only
+    write_manifest(workdir / "manifest.tsv", header, rows)
+    done = snakemake(workdir, "--cores", "2", "--keep-going", "--config", *config)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    log = (workdir / "logs" / "synthesize" / "shard-0-of-1.log").read_text()
+    assert "row good1: up to date" in log and "row good2: up to date" in log and "row bad: done" in log, log
+    after = _mtimes(workdir, "synthesized/*")
+    assert all(after[name] == mtime for name, mtime in written.items())
+    for row_id, *_ in rows:
+        assert (workdir / "results" / "audio" / f"{row_id}.wav").exists()
+        assert (workdir / "results" / "metrics" / f"{row_id}.tsv").exists()
+
+
+@pytest.mark.slow
+def test_killed_shard_reruns_only_unfinished_rows_from_their_checkpoints(tmp_path):
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    workdir = copy_workflow(tmp_path / "workflow")
+    header = ["id", "style", "content", "iterations"]
+    write_manifest(workdir / "manifest.tsv", header, [["first", FIRE, "", ""], ["long", STREAM, "", "60"]])
+    config = [*TINY, "checkpoint_every=2", "shards=1"]
+    target = "results/shards/synthesize/shard-0-of-1.tsv"
+    checkpoint = workdir / "results" / "checkpoints" / "long.pt"
+    job = subprocess.Popen([sys.executable, "-m", "snakemake", "--cores", "2", "--config", *config, "--", target],
+                           cwd=workdir, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 300
+        while not checkpoint.exists() and time.monotonic() < deadline and job.poll() is None:
+            time.sleep(0.1)
+        assert checkpoint.exists(), "the long row never saved a checkpoint"
+        time.sleep(1.0)  # a few more iterations
+    finally:
+        os.killpg(job.pid, signal.SIGKILL)  # the whole job, as a lost node or preemption would
+        job.wait()
+    first = _mtimes(workdir, "synthesized/first*")
+    assert "first.npy" in first and not (workdir / "results" / "synthesized" / "long.npy").exists()
+
+    assert snakemake(workdir, "--unlock", "--config", *config).returncode == 0  # the killed run's lock
+    done = snakemake(workdir, "--cores", "2", "--rerun-incomplete", "--config", *config, "--", target)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    assert _mtimes(workdir, "synthesized/first*") == first  # the finished row was not redone
+    sidecar = json.loads((workdir / "results" / "synthesized" / "long.json").read_text())
+    assert sidecar["resumed_from"] and sidecar["resumed_from"] >= 2 and sidecar["iterations"] == 60
+    assert not checkpoint.exists()
+    log = (workdir / "logs" / "synthesize" / "shard-0-of-1.log").read_text()
+    assert "row first: up to date" in log and f"resumed from {sidecar['resumed_from']}" in log, log

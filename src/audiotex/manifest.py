@@ -133,12 +133,20 @@ def _check_audio_path(where: str, value: str) -> str:
     return value
 
 
+def _first(mask: pd.Series) -> int:
+    """Position of the first True in a boolean Series."""
+    return int(mask.to_numpy().argmax())
+
+
 def read_manifest(path: str | os.PathLike) -> pd.DataFrame:
     """Read and check a manifest TSV.
 
     Returns a DataFrame indexed by ``id`` (in file order) with columns ``style``, ``content`` (``None``
     for a texture) and one column per override key present in the header, holding typed values, or
     ``None`` where the cell is empty (use config.yaml).
+
+    The checks run per column over the distinct values, not per row (a manifest of 100,000 rows names a
+    few files and a few values per key), and report the first row at fault in file order.
 
     Raises:
         AudiotexError: naming the file, and the row id and column at fault: a missing header or id/style
@@ -151,45 +159,77 @@ def read_manifest(path: str | os.PathLike) -> pd.DataFrame:
     if not rows:
         raise AudiotexError(f"{path}: manifest has a header but no rows")
     keys = [h for h in header if h not in ROW_COLUMNS]
-    id_re = re.compile(ID_PATTERN)
-    first_line: dict[str, int] = {}
-    records = []
-    for line, cells in rows:
-        cell = dict(zip(header, cells))
-        row_id = cell["id"]
-        if not row_id:
-            raise AudiotexError(f"{path} line {line}: column 'id' is empty")
-        if not id_re.match(row_id):
-            raise AudiotexError(f"{path} line {line}: row id {row_id!r} is not usable as a file name "
-                                "(letters, digits, '.', '_' and '-'; starting with a letter or digit)")
-        if row_id in first_line:
-            raise AudiotexError(f"{path}: row id {row_id!r} appears twice (lines {first_line[row_id]} and {line})")
-        first_line[row_id] = line
-        where = f"{path} row {row_id!r}"
-        if not cell["style"]:
-            raise AudiotexError(f"{where} column 'style': empty (a style audio file is required)")
-        record: dict[str, Any] = {
-            "id": row_id,
-            "style": _check_audio_path(f"{where} column 'style'", cell["style"]),
-            "content": (_check_audio_path(f"{where} column 'content'", cell["content"])
-                        if cell.get("content") else None),
-        }
-        for key in keys:
-            value = cell[key]
-            record[key] = None if value == "" else P.coerce(key, value, f"{where} column {key!r}")
-        # The row must resolve to a full, valid parameter set on its own (e.g. a preset name).
-        P.resolve({k: v for k, v in record.items() if k in keys and v is not None}, source=where)
-        records.append(record)
-    # object columns keep each cell's Python type (an int stays an int next to empty cells, not 1.0/NaN)
-    frame = pd.DataFrame({col: pd.Series([r[col] for r in records], dtype=object)
-                          for col in ["id", "style", "content", *keys]})
-    return frame.set_index("id", drop=False).rename_axis(None)
+    cells = pd.DataFrame([cells for _, cells in rows], columns=header, dtype=object)
+    lines = [line for line, _ in rows]
+    ids = cells["id"]
+
+    empty = ids == ""
+    if empty.any():
+        raise AudiotexError(f"{path} line {lines[_first(empty)]}: column 'id' is empty")
+    bad = ~ids.str.match(ID_PATTERN)
+    if bad.any():
+        i = _first(bad)
+        raise AudiotexError(f"{path} line {lines[i]}: row id {ids[i]!r} is not usable as a file name "
+                            "(letters, digits, '.', '_' and '-'; starting with a letter or digit)")
+    repeated = ids.duplicated()
+    if repeated.any():
+        i = _first(repeated)
+        j = _first(ids == ids[i])
+        raise AudiotexError(f"{path}: row id {ids[i]!r} appears twice (lines {lines[j]} and {lines[i]})")
+
+    def where(i: int) -> str:
+        return f"{path} row {ids[i]!r}"
+
+    no_style = cells["style"] == ""
+    if no_style.any():
+        raise AudiotexError(f"{where(_first(no_style))} column 'style': empty (a style audio file is required)")
+    frame: dict[str, pd.Series] = {"id": ids}
+    for role in ("style", "content"):
+        column = cells[role] if role in cells else pd.Series([""] * len(cells), dtype=object)
+        # one check per distinct file, named by the first row that reads it
+        for i in column.drop_duplicates().index:
+            if column[i]:
+                _check_audio_path(f"{where(i)} column {role!r}", column[i])
+        frame[role] = column.where(column != "", None)
+    for key in keys:
+        column = cells[key]
+        typed = {column[i]: (None if column[i] == "" else P.coerce(key, column[i], f"{where(i)} column {key!r}"))
+                 for i in column.drop_duplicates().index}
+        # keep None (not NaN) in empty cells: object columns keep each cell's Python type
+        frame[key] = pd.Series([typed[v] for v in column], dtype=object)
+    # Every distinct combination of overrides must resolve to a full, valid parameter set (e.g. a preset).
+    if keys:
+        for i in cells[keys].drop_duplicates().index:
+            P.resolve({k: frame[k][i] for k in keys if frame[k][i] is not None}, source=where(i))
+    result = pd.DataFrame({col: frame[col].reset_index(drop=True) for col in ["id", "style", "content", *keys]})
+    return result.set_index("id", drop=False).rename_axis(None)
 
 
 def row_overrides(manifest: pd.DataFrame, row_id: str) -> dict[str, Any]:
     """The parameter keys a manifest row sets explicitly (non-empty override cells)."""
     row = manifest.loc[row_id]
     return {k: row[k] for k in manifest.columns if k not in ROW_COLUMNS and row[k] is not None}
+
+
+def shard_index(row_id: str, shards: int) -> int:
+    """The shard (0 .. shards-1) of a row: a hash of its id, so it never moves as rows are added or removed."""
+    return int(hashlib.sha1(row_id.encode()).hexdigest()[:12], 16) % shards
+
+
+def shard_name(index: int, shards: int) -> str:
+    """A shard's name, e.g. ``shard-03-of-16``; it names the shard's records and logs."""
+    return f"shard-{index:0{len(str(shards - 1))}d}-of-{shards}"
+
+
+def shard_rows(row_ids: list[str], shards: int) -> dict[str, list[str]]:
+    """Group row ids into shards (name -> ids in the order given); ``shards`` 0: each row is its own shard,
+    named by its id. Shards without rows are left out."""
+    if shards <= 0:
+        return {row_id: [row_id] for row_id in row_ids}
+    groups: dict[int, list[str]] = {}
+    for row_id in row_ids:
+        groups.setdefault(shard_index(row_id, shards), []).append(row_id)
+    return {shard_name(i, shards): groups[i] for i in sorted(groups)}
 
 
 @dataclass(frozen=True)
@@ -217,6 +257,7 @@ class WorkflowPlan:
         rows: row id -> :class:`RowPlan`, in manifest order.
         clips: clip key -> (source path as written, decode settings).
         specs: spectrogram key -> (clip key, decode + spectrogram settings).
+        shards: shard name -> its row ids (see :func:`shard_rows` and the ``shards`` key).
     """
 
     manifest: pd.DataFrame
@@ -224,31 +265,46 @@ class WorkflowPlan:
     rows: dict[str, RowPlan] = field(default_factory=dict)
     clips: dict[str, tuple[str, dict[str, Any]]] = field(default_factory=dict)
     specs: dict[str, tuple[str, dict[str, Any]]] = field(default_factory=dict)
+    shards: dict[str, list[str]] = field(default_factory=dict)
 
 
 def plan(config: Mapping[str, Any], config_source: str = "config.yaml") -> WorkflowPlan:
-    """Check ``config`` and the manifest it names; resolve every row (config < row) and its input keys."""
+    """Check ``config`` and the manifest it names; resolve every row (config < row) and its input keys.
+
+    Settings are resolved once per distinct set of overrides and clip keys once per distinct file and
+    settings, so planning costs little per row. Rows with equal overrides share one settings dict: treat
+    it as read-only.
+    """
     manifest_path, layer = read_config(config, config_source)
     manifest = read_manifest(manifest_path)
     result = WorkflowPlan(manifest=manifest, config_layer=layer)
-    for row_id in manifest.index:
-        overrides = row_overrides(manifest, row_id)
-        kind = "texture" if manifest.at[row_id, "content"] is None else "transfer"
-        settings = P.resolve(layer, overrides, source=f"{manifest_path} row {row_id!r}", kind=kind)
-        keys: dict[str, str | None] = {}
-        for role in ("style", "content"):
-            src = manifest.at[row_id, role]
+    keys = [k for k in manifest.columns if k not in ROW_COLUMNS]
+    resolved: dict[tuple, dict[str, Any]] = {}
+    inputs: dict[tuple, tuple[str, str]] = {}
+    columns = [manifest[c].tolist() for c in ("id", "style", "content", *keys)]
+    for row_id, style, content, *values in zip(*columns):
+        overrides = {k: v for k, v in zip(keys, values) if v is not None}
+        # a row with a content is a style transfer: the preset's transfer values apply (params.resolve)
+        kind = "texture" if content is None else "transfer"
+        frozen = (kind, *sorted(overrides.items()))
+        if frozen not in resolved:
+            resolved[frozen] = P.resolve(layer, overrides, source=f"{manifest_path} row {row_id!r}", kind=kind)
+        settings = resolved[frozen]
+        found: dict[str, str | None] = {}
+        for role, src in (("style", style), ("content", content)):
             if src is None:
-                keys[role + "_clip"] = keys[role + "_spec"] = None
+                found[role + "_clip"] = found[role + "_spec"] = None
                 continue
-            clip, spec = clip_key(src, settings), spectrogram_key(src, settings)
-            result.clips[clip] = (src, P.stage_settings(settings, "decode"))
-            result.specs[spec] = (clip, {**P.stage_settings(settings, "decode"),
-                                         **P.stage_settings(settings, "spectrogram")})
-            keys[role + "_clip"], keys[role + "_spec"] = clip, spec
-        result.rows[row_id] = RowPlan(id=row_id, style=manifest.at[row_id, "style"],
-                                      content=manifest.at[row_id, "content"], overrides=overrides,
-                                      settings=settings, **keys)
+            if (src, frozen) not in inputs:
+                clip, spec = clip_key(src, settings), spectrogram_key(src, settings)
+                result.clips[clip] = (src, P.stage_settings(settings, "decode"))
+                result.specs[spec] = (clip, {**P.stage_settings(settings, "decode"),
+                                             **P.stage_settings(settings, "spectrogram")})
+                inputs[(src, frozen)] = (clip, spec)
+            found[role + "_clip"], found[role + "_spec"] = inputs[(src, frozen)]
+        result.rows[row_id] = RowPlan(id=row_id, style=style, content=content, overrides=overrides,
+                                      settings=settings, **found)
+    result.shards.update(shard_rows(list(result.rows), P.resolve(layer)["shards"]))
     return result
 
 

@@ -148,6 +148,9 @@ PARAMS: dict[str, Param] = {p.name: p for p in [
        "save the optimisation state every N iterations so a killed job resumes (0: never)", "runtime",
        minimum=0),
     _p("save_every", int, 0, "also save the spectrogram every N iterations (0: never)", "runtime", minimum=0),
+    _p("shards", int, 0,
+       "workflow only: put the rows into N shards by a hash of their id, one synthesize/invert/metrics/plot "
+       "job per shard (0: one job per row)", "runtime", minimum=0, maximum=1000000),
 ]}
 
 #: Named sets of defaults. Each is a partial mapping over :data:`PARAMS`; an optional ``transfer`` entry is

@@ -11,9 +11,10 @@ import csv
 import json
 import os
 import time
+import traceback
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any, Callable, Mapping, Sequence, TextIO
 
 import numpy as np
 
@@ -157,6 +158,12 @@ def _finish_synthesis(row: _PreparedRow, style: Any, content: Any, dst: str | os
     return meta
 
 
+def intermediate_path(dst: str | os.PathLike, iteration: int) -> Path:
+    """Where ``save_every`` keeps the spectrogram of ``iteration``: ``x.npy`` -> ``x.iter00010.npy``."""
+    dst = Path(dst)
+    return dst.with_name(f"{dst.stem}.iter{iteration:05d}.npy")
+
+
 def synthesize_file(style: str | os.PathLike, content: str | os.PathLike | None, dst: str | os.PathLike,
                     settings: Mapping[str, Any] | None = None, *, device: str = "auto",
                     checkpoint: str | os.PathLike | None = None, checkpoint_every: int = 0,
@@ -180,7 +187,7 @@ def synthesize_file(style: str | os.PathLike, content: str | os.PathLike | None,
     dst_path = Path(dst)
 
     def save_intermediate(iteration: int, spec: np.ndarray) -> None:
-        save_spectrogram(dst_path.with_name(f"{dst_path.stem}.iter{iteration:05d}.npy"), spec, row.style_meta)
+        save_spectrogram(intermediate_path(dst_path, iteration), spec, row.style_meta)
 
     started = time.perf_counter()
     p = row.problem
@@ -195,10 +202,10 @@ def synthesize_file(style: str | os.PathLike, content: str | os.PathLike | None,
     return _finish_synthesis(row, style, content, dst, result, torch_device, time.perf_counter() - started)
 
 
-def synthesize_files(rows: Sequence[SynthesisRow], *, device: str = "auto", checkpoint_every: int = 0,
-                     max_batch: int | None = None,
-                     progress: Callable[[int, int, dict[str, float]], None] | None = None,
-                     ) -> list[dict[str, Any] | AudiotexError]:
+def synthesize_file_batch(rows: Sequence[SynthesisRow], *, device: str = "auto", checkpoint_every: int = 0,
+                          save_every: int = 0, max_batch: int | None = None,
+                          progress: Callable[[int, int, dict[str, float]], None] | None = None,
+                          ) -> list[dict[str, Any] | AudiotexError]:
     """:func:`synthesize_file` for many rows in one process: rows that share shapes and bank run as one batch.
 
     Each row is written as :func:`synthesize_file` writes it (its sidecar's ``wall_seconds`` is the time
@@ -208,7 +215,7 @@ def synthesize_files(rows: Sequence[SynthesisRow], *, device: str = "auto", chec
 
     Args:
         rows: the outputs to make.
-        device, checkpoint_every: as for :func:`synthesize_file`.
+        device, checkpoint_every, save_every: as for :func:`synthesize_file`.
         max_batch: at most this many rows per batch.
         progress: ``progress(row, iteration, {term: value})``.
 
@@ -231,8 +238,13 @@ def synthesize_files(rows: Sequence[SynthesisRow], *, device: str = "auto", chec
     for k, row in prepared.items():
         by_rate.setdefault(row.sr / row.hop, []).append(k)
     for rate, members in by_rate.items():
+        def save_intermediate(b: int, iteration: int, spec: np.ndarray, members: list[int] = members) -> None:
+            k = members[b]
+            save_spectrogram(intermediate_path(rows[k].output, iteration), spec, prepared[k].style_meta)
+
         results = synthesize_batch([prepared[k].problem for k in members], device=torch_device,
                                    lag_frames_per_second=rate, checkpoint_every=checkpoint_every,
+                                   save_every=save_every, on_save=save_intermediate if save_every else None,
                                    max_batch=max_batch,
                                    progress=None if progress is None else
                                    (lambda b, i, terms, members=members: progress(members[b], i, terms)))
@@ -297,3 +309,270 @@ def _refine_to_statistics(y: np.ndarray, meta: Mapping[str, Any], s: Mapping[str
 def read_sidecar(npy_path: str | os.PathLike) -> dict[str, Any]:
     """The JSON sidecar of a spectrogram file, as a dict."""
     return json.loads(sidecar_path(npy_path).read_text())
+
+
+# --- shards: many rows in one process ------------------------------------------------------------------
+#
+# A workflow shard job runs one step over several manifest rows. Each row is described by a plain dict of
+# paths and settings (built by the workflow), is skipped when its outputs are already up to date, and
+# fails alone: its error is recorded and the other rows go on. The job then writes a shard record (one
+# line per row) only if every row succeeded, so that Snakemake reruns a shard with a failed row, and the
+# rerun redoes only the rows that are not up to date (a killed synthesis resumes from its checkpoint).
+
+
+@dataclass(frozen=True)
+class RowResult:
+    """What a shard step did with one row: ``status`` is ``done``, ``up to date`` or ``failed``."""
+
+    id: str
+    status: str
+    seconds: float
+    message: str = ""
+
+
+#: Columns of a shard record (:func:`write_shard_record`).
+SHARD_RECORD_COLUMNS = ("id", "status", "seconds", "message")
+
+
+def _mtime(path: str | os.PathLike) -> float | None:
+    try:
+        return os.stat(path).st_mtime
+    except FileNotFoundError:
+        return None
+
+
+def outputs_up_to_date(outputs: Sequence[str | os.PathLike], inputs: Sequence[str | os.PathLike | None]) -> bool:
+    """True when every output exists and none is older than any existing input (Snakemake's mtime rule)."""
+    out_times = [_mtime(p) for p in outputs]
+    if not out_times or any(t is None for t in out_times):
+        return False
+    in_times = [t for t in (_mtime(p) for p in inputs if p) if t is not None]
+    return not in_times or min(out_times) >= max(in_times)  # type: ignore[type-var]
+
+
+def _recorded(path: str | os.PathLike, keys: Sequence[str]) -> dict[str, Any] | None:
+    """``keys`` of a JSON file, normalised through JSON; ``None`` if it is missing or unreadable."""
+    try:
+        data = json.loads(Path(path).read_text())
+    except (OSError, ValueError):
+        return None
+    return {k: data.get(k) for k in keys}
+
+
+def _as_json(value: Any) -> Any:
+    return json.loads(json.dumps(value, sort_keys=True, default=str))
+
+
+def _log_result(result: RowResult, log: TextIO | None) -> None:
+    if log is not None:
+        print(f"row {result.id}: {result.status} in {result.seconds:.1f} s"
+              + (f": {result.message}" if result.message else ""), file=log, flush=True)
+
+
+def run_rows(rows: Sequence[Mapping[str, Any]], step: Callable[[Mapping[str, Any]], str | None],
+             log: TextIO | None = None) -> list[RowResult]:
+    """Run ``step(row)`` for each row; a row's :class:`AudiotexError` (or bug) fails only that row.
+
+    Each outcome is logged as one line naming the row id (a bug's traceback follows its line).
+    ``KeyboardInterrupt`` and other non-``Exception`` signals stop the loop: a killed job is a killed job.
+    """
+    results = []
+    for row in rows:
+        started = time.perf_counter()
+        try:
+            summary = step(row) or ""
+            result = RowResult(row["id"], "done", time.perf_counter() - started, summary)
+        except AudiotexError as err:
+            result = RowResult(row["id"], "failed", time.perf_counter() - started, str(err))
+        except Exception as err:  # a bug in one row must not cost the others their results
+            result = RowResult(row["id"], "failed", time.perf_counter() - started, f"{type(err).__name__}: {err}")
+            if log is not None:
+                traceback.print_exc(file=log)
+        _log_result(result, log)
+        results.append(result)
+    return results
+
+
+def _skip_up_to_date(rows: Sequence[Mapping[str, Any]], up_to_date: Callable[[Mapping[str, Any]], bool],
+                     log: TextIO | None) -> tuple[list[Mapping[str, Any]], list[RowResult]]:
+    todo, skipped = [], []
+    for row in rows:
+        if up_to_date(row):
+            skipped.append(RowResult(row["id"], "up to date", 0.0))
+            if log is not None:
+                print(f"row {row['id']}: up to date", file=log, flush=True)
+        else:
+            todo.append(row)
+    return todo, skipped
+
+
+def _in_row_order(rows: Sequence[Mapping[str, Any]], results: list[RowResult]) -> list[RowResult]:
+    order = {row["id"]: i for i, row in enumerate(rows)}
+    return sorted(results, key=lambda r: order[r.id])
+
+
+def synthesis_up_to_date(row: Mapping[str, Any]) -> bool:
+    """A synthesis row is up to date when its three outputs are newer than its inputs and its sidecar
+    records the same style, content and synthesize settings."""
+    npy = row["npy"]
+    outputs = [npy, sidecar_path(npy), loss_log_path(npy)]
+    if not outputs_up_to_date(outputs, [row["style"], row.get("content")]):
+        return False
+    wanted = _as_json({"style": str(row["style"]), "content": None if not row.get("content") else str(row["content"]),
+                       "settings": P.stage_settings(_full(row["settings"]), "synthesize")})
+    return _recorded(sidecar_path(npy), ("style", "content", "settings")) == wanted
+
+
+def synthesize_files(rows: Sequence[Mapping[str, Any]], *, device: str = "auto", checkpoint_every: int = 0,
+                     save_every: int = 0, log: TextIO | None = None, log_every: int = 10) -> list[RowResult]:
+    """Synthesize several rows in one process (a workflow shard), each as :func:`synthesize_file` would.
+
+    Args:
+        rows: dicts with ``id``, ``style`` and ``content`` (spectrogram files; content empty or ``None``
+            for a texture), ``npy`` (the output) and ``checkpoint`` (the row's checkpoint file), and
+            ``settings``.
+        device, checkpoint_every, save_every: as for :func:`synthesize_file`.
+        log: where progress and each row's outcome go.
+        log_every: iterations between progress lines.
+
+    Returns:
+        One :class:`RowResult` per row, in the order given. Rows already up to date
+        (:func:`synthesis_up_to_date`) are not redone; a row that fails does not stop the others.
+    """
+    todo, skipped = _skip_up_to_date(rows, synthesis_up_to_date, log)
+
+    def progress(k: int, iteration: int, losses: dict[str, float]) -> None:
+        if log is not None and iteration % log_every == 0:
+            terms = " ".join(f"{name}={value:.4g}" for name, value in losses.items())
+            print(f"row {todo[k]['id']} iteration {iteration}: {terms}", file=log, flush=True)
+
+    # Rows of equal shapes and bank are optimised as one batch (synthesize_file_batch); each row still
+    # fails alone, and one that a bug stopped costs its batch, never the rows already written.
+    started = time.perf_counter()
+    try:
+        outcomes: list[Any] = synthesize_file_batch(
+            [SynthesisRow(row["style"], row.get("content") or None, row["npy"], row["settings"],
+                          row.get("checkpoint")) for row in todo],
+            device=device, checkpoint_every=checkpoint_every, save_every=save_every, progress=progress)
+    except Exception as err:  # noqa: BLE001 - reported per row below, with the traceback in the log
+        if log is not None:
+            traceback.print_exc(file=log)
+        outcomes = [err] * len(todo)
+    done = []
+    for row, outcome in zip(todo, outcomes):
+        if isinstance(outcome, Exception):
+            message = str(outcome) if isinstance(outcome, AudiotexError) else f"{type(outcome).__name__}: {outcome}"
+            result = RowResult(row["id"], "failed", time.perf_counter() - started, message)
+        else:
+            result = RowResult(row["id"], "done", outcome["wall_seconds"],
+                               f"{outcome['iterations']} iterations on {outcome['device']} in "
+                               f"{outcome['wall_seconds']:.1f} s (resumed from {outcome['resumed_from']})")
+        _log_result(result, log)
+        done.append(result)
+    return _in_row_order(rows, skipped + done)
+
+
+def inversion_up_to_date(row: Mapping[str, Any]) -> bool:
+    """An inversion row is up to date when its WAV and record are newer than its inputs and the record
+    holds the same invert settings."""
+    npy = row["npy"]
+    inputs = [npy, sidecar_path(npy), row.get("style"), row.get("content")]
+    if not outputs_up_to_date([row["wav"], row["report"]], inputs):
+        return False
+    wanted = _as_json(P.stage_settings(_full(row["settings"]), "invert"))
+    return (_recorded(row["report"], ("settings",)) or {}).get("settings") == wanted
+
+
+def invert_files(rows: Sequence[Mapping[str, Any]], *, device: str = "auto",
+                 log: TextIO | None = None) -> list[RowResult]:
+    """Invert several rows in one process: :func:`invert_file` per row, its result as JSON in ``report``.
+
+    Args:
+        rows: dicts with ``id``, ``npy`` (a synthesized spectrogram), ``wav`` and ``report`` (outputs),
+            ``settings``, and optionally ``style``/``content`` (the spectrograms a statistics refinement
+            reads; only for the up-to-date check).
+
+    Returns:
+        One :class:`RowResult` per row, in order; up-to-date rows (:func:`inversion_up_to_date`) are skipped.
+    """
+    todo, skipped = _skip_up_to_date(rows, inversion_up_to_date, log)
+
+    def invert_row(row: Mapping[str, Any]) -> str:
+        result = invert_file(row["npy"], row["wav"], row["settings"], device=device)
+        result["settings"] = P.stage_settings(_full(row["settings"]), "invert")
+        with atomic_output(row["report"]) as tmp:
+            tmp.write_text(json.dumps(result, indent=2, sort_keys=True, default=str) + "\n")
+        return f"spectral convergence {result['spectral_convergence']:.4f} on {result['device']}"
+
+    return _in_row_order(rows, skipped + run_rows(todo, invert_row, log))
+
+
+def metrics_files(rows: Sequence[Mapping[str, Any]], log: TextIO | None = None) -> list[RowResult]:
+    """Compute several rows' metrics in one process (:func:`audiotex.metrics.metrics_file` per row).
+
+    Args:
+        rows: dicts with ``id``, ``audio``, ``inversion`` (the invert record), ``style``, ``content``
+            (decoded audio; content empty for a texture), ``synthesized`` (the spectrogram) and ``tsv``.
+    """
+    from .metrics import metrics_file
+
+    def inputs(row: Mapping[str, Any]) -> list[Any]:
+        return [row["audio"], row["inversion"], row["style"], row.get("content"), row["synthesized"],
+                sidecar_path(row["synthesized"])]
+
+    todo, skipped = _skip_up_to_date(rows, lambda row: outputs_up_to_date([row["tsv"]], inputs(row)), log)
+
+    def metrics_row(row: Mapping[str, Any]) -> None:
+        metrics_file(row["id"], row["audio"], row["style"], row.get("content") or None, row["synthesized"],
+                     row["inversion"], row["tsv"])
+
+    return _in_row_order(rows, skipped + run_rows(todo, metrics_row, log))
+
+
+def plot_files(rows: Sequence[Mapping[str, Any]], log: TextIO | None = None) -> list[RowResult]:
+    """Draw several rows' plots in one process (:func:`audiotex.plots.plot_file` per row).
+
+    Args:
+        rows: dicts with ``id``, ``style``, ``content`` (spectrograms), ``synthesized`` and ``png``.
+    """
+    from .plots import plot_file
+
+    def inputs(row: Mapping[str, Any]) -> list[Any]:
+        npy = row["synthesized"]
+        return [row["style"], row.get("content"), npy, sidecar_path(npy), loss_log_path(npy)]
+
+    todo, skipped = _skip_up_to_date(rows, lambda row: outputs_up_to_date([row["png"]], inputs(row)), log)
+
+    def plot_row(row: Mapping[str, Any]) -> None:
+        npy = row["synthesized"]
+        plot_file(row["id"], row["style"], row.get("content") or None, npy, loss_log_path(npy), row["png"])
+
+    return _in_row_order(rows, skipped + run_rows(todo, plot_row, log))
+
+
+def raise_for_failed_rows(results: Sequence[RowResult]) -> None:
+    """Raise an :class:`AudiotexError` naming every failed row of a shard by id (nothing if none failed).
+
+    A shard job lets this fail it after all its rows ran, so Snakemake marks the shard failed (and shows it
+    under ``--keep-going``) while the other rows' outputs stay written.
+    """
+    failed = [r for r in results if r.status == "failed"]
+    if failed:
+        reasons = "; ".join(f"row {r.id!r}: {r.message}" for r in failed)
+        raise AudiotexError(f"{len(failed)} of {len(results)} rows failed ({reasons})")
+
+
+def write_shard_record(results: Sequence[RowResult], dst: str | os.PathLike) -> str:
+    """Write a shard's record (one line per row) if every row succeeded; return a summary line.
+
+    Raises:
+        AudiotexError: from :func:`raise_for_failed_rows`; nothing is written then, so Snakemake reruns the
+            shard, and the rerun redoes only the failed and unfinished rows.
+    """
+    from .metrics import write_rows
+
+    raise_for_failed_rows(results)
+    write_rows(dst, [{"id": r.id, "status": r.status, "seconds": round(r.seconds, 3), "message": r.message}
+                     for r in results], SHARD_RECORD_COLUMNS)
+    done = sum(r.status == "done" for r in results)
+    return f"{done} rows done, {len(results) - done} up to date -> {dst}"

@@ -8,11 +8,12 @@
 # 1. Installs slurmctld, slurmd, munge and slurm-client from Debian if missing, and starts a one-node
 #    cluster (tests/cluster/slurm_up.sh) with a fake GPU.
 # 2. Runs the whole workflow on a two-row manifest (a texture and a style transfer on 1.5 s of real clips,
-#    fast preset, a few iterations) with `--profile profiles/slurm`, and checks that every job went
-#    through sbatch (SLURM job ids in Snakemake's log, COMPLETED in scontrol, synthesize holding the GPU
-#    and nothing else) and that the audio outputs are valid WAVs.
-# 3. Preemption: starts a longer synthesis, cancels its SLURM job (scancel) as soon as a checkpoint is on
-#    disk, and checks that the profile's retries resubmit it and that it resumes at the checkpointed
+#    fast preset, a few iterations, `shards: 2`) with `--profile profiles/slurm`, and checks that every job
+#    went through sbatch (SLURM job ids in Snakemake's log, COMPLETED in scontrol, synthesize holding the
+#    GPU and nothing else), that synthesis was submitted per shard, and that the audio outputs are valid.
+# 3. Preemption: adds a longer row to the shard of the style transfer, cancels that shard's SLURM job
+#    (scancel) as soon as the new row's checkpoint is on disk, and checks that the profile's retries
+#    resubmit it, that the finished row is not redone and that the new row resumes at the checkpointed
 #    iteration (sidecar `resumed_from`, loss log continuous from 1).
 # The daemons are stopped (by PID) on every exit path. Uses the TCP ports 16817-16818 on 127.0.0.1.
 #
@@ -94,7 +95,9 @@ source "$cluster/env.sh"
 sinfo -N -o '%N %P %c %m %G %T'
 node=$(sinfo -h -N -o '%N' | head -n1)
 
-test_settings=(--slurm-status-command squeue --slurm-no-account --slurm-init-seconds-before-status-checks 2)
+# shards=2 replaces the profile's shards=100 (a command-line --config replaces the profile's list).
+test_settings=(--slurm-status-command squeue --slurm-no-account --slurm-init-seconds-before-status-checks 2
+               --config shards=2)
 demo=$repo/data/demo
 
 # Every "submitted with SLURM jobid" line of a Snakemake log, as "rule jobid".
@@ -138,6 +141,11 @@ stamp "workflow run finished in $workflow_seconds s"
 
 mapfile -t jobs < <(submissions "$work/workflow.log")
 echo "SLURM submissions (rule jobid): ${#jobs[@]}"
+# rows fire and speech_as_guitar hash into the two shards of `shards: 2`: one synthesis job per shard
+synth_shards=$(grep -o 'slurm_logs/rule_synthesize/shard-[0-9]-of-2/' "$work/workflow.log" | cut -d/ -f3 \
+    | sort -u | tr '\n' ' ')
+echo "synthesize shards submitted: $synth_shards"
+[[ $(wc -w <<< "$synth_shards") -eq 2 ]] || fail "expected 2 synthesize shards, got: $synth_shards"
 [[ ${#jobs[@]} -ge 8 ]] || fail "expected at least 8 SLURM submissions, found ${#jobs[@]}"
 for rule in decode spectrogram synthesize invert; do
     printf '%s\n' "${jobs[@]}" | grep -q "^$rule " || fail "no $rule job was submitted to SLURM"
@@ -185,7 +193,8 @@ EOF
 # 2. Preemption: cancel a synthesis job after its first checkpoint; the retry must resume from it
 # ---------------------------------------------------------------------------------------------------------
 # A new row in the same workflow folder: it reads a clip already decoded and analysed with the same
-# settings, so only its synthesis runs; its iterations cell overrides config.yaml's.
+# settings, and it hashes into shard-0-of-2 beside speech_as_guitar, so only that shard's synthesis runs
+# and it must redo the new row only; its iterations cell overrides config.yaml's.
 iterations=60
 every=2   # checkpoint_every in config.yaml above
 printf 'long\t%s\t\t%s\n' "$demo/env_fire_furnace_minetest.ogg" "$iterations" >> "$wf/manifest.tsv"
@@ -194,7 +203,7 @@ checkpoint=$wf/results/checkpoints/long.pt
 stamp "preemption run: synthesize $iterations iterations, checkpoint every $every"
 t2=$(date +%s)
 (cd "$repo" && exec "$snakemake" --profile profiles/slurm --directory "$wf" --configfile "$wf/config.yaml" \
-    "${test_settings[@]}" results/synthesized/long.npy) > "$work/preempt.log" 2>&1 &
+    "${test_settings[@]}" -- results/shards/synthesize/shard-0-of-2.tsv) > "$work/preempt.log" 2>&1 &
 snakemake_pid=$!
 
 deadline=$(( $(date +%s) + 300 ))
@@ -204,7 +213,7 @@ while [[ ! -f $checkpoint ]]; do
     [[ $(date +%s) -lt $deadline ]] || fail "no checkpoint after 300 s"
     sleep 0.2
 done
-first=$(squeue -h -t RUNNING -o '%i %k' | awk '$2 ~ /^rule_synthesize_wildcards_long/ {print $1}' | head -n1)
+first=$(squeue -h -t RUNNING -o '%i %k' | awk '$2 ~ /^rule_synthesize_wildcards_shard-0-of-2/ {print $1}' | head -n1)
 [[ -n $first ]] || fail "checkpoint written but no running synthesize job in squeue"
 # Drain the node first: the retry then stays pending until the checkpoint it will resume from has been
 # read here (a fast retry could otherwise overwrite it before the read).
@@ -254,6 +263,9 @@ assert sidecar["resumed_from"] == checkpointed, (sidecar["resumed_from"], checkp
 assert steps == list(range(1, iterations + 1)), "loss log is not one row per iteration"
 assert sidecar["iterations"] == iterations
 assert not (wf / "results" / "checkpoints" / "long.pt").exists(), "checkpoint not removed on success"
+shard_log = (wf / "logs" / "synthesize" / "shard-0-of-2.log").read_text()
+assert "row speech_as_guitar: up to date" in shard_log, shard_log
+print("  shard-0-of-2 rerun: speech_as_guitar up to date, long resumed")
 EOF
 
 stamp "PASSED: workflow on SLURM (${#jobs[@]} jobs, $workflow_seconds s); preemption resumed at iteration $checkpointed ($preempt_seconds s)"

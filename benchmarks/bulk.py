@@ -1,0 +1,159 @@
+"""Rows per minute through the workflow against one in-process loop over audiotex.steps, side by side.
+
+    python benchmarks/bulk.py [--rows 48] [--shards 0 4] [--default-rows 1] [--out benchmarks/results/bulk.tsv]
+
+A manifest of short texture rows (3 s of each recording in data/demo/, seed = row number) is rendered to
+audio (decode -> spectrogram -> synthesize -> invert; no metrics, plots or gallery) with
+``preset=fast iterations=10 n_iter=16 device=cpu``:
+
+- through the workflow, ``snakemake --cores 2 --resources gpu=1``, once per ``--shards`` value
+  (0: one job per row), targets the rows' audio only;
+- through one Python process that runs the same steps in a loop (each clip decoded and analysed once).
+
+Each runs in its own fresh folder, one after the other in this run. Then ``--default-rows`` rows of 10 s
+``default`` textures go through the in-process loop (on ``--device``). Wall times include start-up
+(interpreter, torch import). Results are printed and appended to the TSV with the machine and date.
+"""
+from __future__ import annotations
+
+import argparse
+import csv
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+DEMO = ROOT / "data" / "demo"
+WORKFLOW_FILES = ("Snakefile", "config.yaml", "rules", "scripts", "schemas", "profiles", "envs", "report")
+SHORT = ["preset=fast", "iterations=10", "n_iter=16", "device=cpu", "input_duration=3", "checkpoint_every=0"]
+
+
+def write_manifest(path: Path, n_rows: int) -> list[str]:
+    """``n_rows`` texture rows over the demo recordings (seed = row number); returns the ids."""
+    styles = sorted(str(p.relative_to(ROOT)) for p in DEMO.glob("*") if p.name.startswith(("env_", "mus_")))
+    ids = [f"b{i:03d}" for i in range(n_rows)]
+    with open(path, "w") as fh:
+        fh.write("id\tstyle\tseed\n")
+        for i, row_id in enumerate(ids):
+            fh.write(f"{row_id}\t{styles[i % len(styles)]}\t{i}\n")
+    return ids
+
+
+def _workdir(tmp: Path, n_rows: int) -> tuple[Path, list[str]]:
+    work = tmp / "workflow"
+    work.mkdir()
+    for name in WORKFLOW_FILES:
+        src = ROOT / name
+        if src.is_dir():
+            shutil.copytree(src, work / name, ignore=shutil.ignore_patterns("__pycache__"))
+        elif src.exists():
+            shutil.copy2(src, work / name)
+    (work / "data").symlink_to(ROOT / "data", target_is_directory=True)
+    return work, write_manifest(work / "manifest.tsv", n_rows)
+
+
+def through_workflow(n_rows: int, shards: int) -> float:
+    """Wall seconds of ``snakemake --cores 2 --resources gpu=1`` rendering every row's audio."""
+    from audiotex.manifest import shard_rows
+
+    with tempfile.TemporaryDirectory() as tmp:
+        work, ids = _workdir(Path(tmp), n_rows)
+        targets = [f"results/shards/invert/{name}.tsv" for name in shard_rows(ids, shards)]
+        started = time.perf_counter()
+        done = subprocess.run([sys.executable, "-m", "snakemake", "--cores", "2", "--resources", "gpu=1",
+                               "--config", *SHORT, f"shards={shards}", "--", *targets],
+                              cwd=work, capture_output=True, text=True)
+        seconds = time.perf_counter() - started
+        if done.returncode != 0:
+            raise SystemExit(f"workflow run failed:\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}")
+        missing = [i for i in ids if not (work / "results" / "audio" / f"{i}.wav").exists()]
+        if missing:
+            raise SystemExit(f"workflow run wrote no audio for {missing}")
+    return seconds
+
+
+def in_process(n_rows: int, settings: list[str], device: str) -> float:
+    """Wall seconds of one fresh Python process looping over audiotex.steps for every row."""
+    with tempfile.TemporaryDirectory() as tmp:
+        work = Path(tmp)
+        write_manifest(work / "manifest.tsv", n_rows)
+        started = time.perf_counter()
+        done = subprocess.run([sys.executable, __file__, "--loop", str(work / "manifest.tsv"), "--device", device,
+                               "--set", *settings], cwd=ROOT, capture_output=True, text=True)
+        seconds = time.perf_counter() - started
+        if done.returncode != 0:
+            raise SystemExit(f"in-process run failed:\n{done.stderr[-3000:]}")
+    return seconds
+
+
+def loop(manifest: Path, settings: list[str], device: str) -> None:
+    """The in-process path: every row of ``manifest`` rendered by audiotex.steps in this process."""
+    from audiotex import params as P
+    from audiotex import steps
+
+    s = P.resolve(P.validate(dict(kv.split("=", 1) for kv in settings if not kv.startswith("device="))))
+    out = manifest.parent
+    analysed: dict[str, Path] = {}
+    for line in manifest.read_text().splitlines()[1:]:
+        row_id, style, seed = line.split("\t")
+        if style not in analysed:
+            decoded = out / f"{Path(style).stem}.wav"
+            steps.decode_file(ROOT / style, decoded, s)
+            analysed[style] = out / f"{Path(style).stem}.npy"
+            steps.spectrogram_file(decoded, analysed[style], {**s, "offset": 0.0, "input_duration": None})
+        row = {**s, "seed": int(seed)}
+        steps.synthesize_file(analysed[style], None, out / f"{row_id}.npy", row, device=device)
+        steps.invert_file(out / f"{row_id}.npy", out / f"{row_id}.wav", row, device=device)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--rows", type=int, default=48, help="short rows (0: skip them)")
+    ap.add_argument("--shards", type=int, nargs="*", default=[0, 4])
+    ap.add_argument("--default-rows", type=int, default=1, help="10 s default-preset rows (0: skip)")
+    ap.add_argument("--device", default="cpu", help="device of the default-preset rows")
+    ap.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "bulk.tsv"))
+    ap.add_argument("--loop", type=Path, help=argparse.SUPPRESS)  # internal: run the in-process loop
+    ap.add_argument("--set", nargs="*", default=[], help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    if args.loop:
+        loop(args.loop, args.set, args.device)
+        return
+
+    results = []
+    base = None
+    if args.rows:
+        base = in_process(args.rows, SHORT, "cpu")
+        results.append(("short fast", "in-process", "", args.rows, base))
+        for shards in args.shards:
+            results.append(("short fast", "workflow", shards, args.rows, through_workflow(args.rows, shards)))
+            print(f"workflow, shards={shards}: {results[-1][-1]:.1f} s (in-process {base:.1f} s)", flush=True)
+    if args.default_rows:
+        default = ["preset=default", "input_duration=10", "duration=10", "checkpoint_every=0"]
+        results.append(("10 s default", "in-process", "", args.default_rows,
+                        in_process(args.default_rows, default, args.device)))
+
+    out = Path(args.out)
+    new = not out.exists()
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with open(out, "a", newline="") as fh:
+        writer = csv.writer(fh, delimiter="\t", lineterminator="\n")
+        if new:
+            writer.writerow(["date", "machine", "rows_kind", "path", "shards", "rows", "seconds", "rows_per_minute",
+                             "ratio_to_in_process"])
+        for kind, path, shards, rows, seconds in results:
+            ratio = f"{seconds / base:.2f}" if base and kind == "short fast" else ""
+            per_minute = 60 * rows / seconds
+            print(f"{kind:12s} {path:10s} shards={shards!s:3s} {rows} rows in {seconds:7.1f} s: "
+                  f"{per_minute:6.1f} rows/min" + (f", {ratio}x the in-process time" if ratio else ""), flush=True)
+            writer.writerow([time.strftime("%Y-%m-%d"), f"{platform.machine()} {os.cpu_count()} cpus", kind, path,
+                             shards, rows, round(seconds, 1), round(per_minute, 2), ratio])
+
+
+if __name__ == "__main__":
+    main()
