@@ -117,8 +117,9 @@ PARAMS: dict[str, Param] = {p.name: p for p in [
     _p("learning_rate", float, None, "step size (empty: 1 for L-BFGS, 0.05 for Adam)", "synthesize",
        minimum=0.0, exclusive_minimum=True, nullable=True),
     _p("init", str, "noise",
-       "initial spectrogram: small white noise, or noise with the style's mean and spread per frequency",
-       "synthesize", choices=("noise", "spectrum")),
+       "initial spectrogram: small white noise, noise with the style's mean and spread per frequency, "
+       "or the spectrogram of noise with the style's average spectrum (shaped)",
+       "synthesize", choices=("noise", "spectrum", "shaped")),
     _p("init_scale", float, 1e-3, "standard deviation of the initial white noise (init=noise)", "synthesize",
        minimum=0.0),
     _p("loop", bool, False, "make a seamless loop: circular convolutions, the end flows into the start",

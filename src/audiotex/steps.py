@@ -128,7 +128,7 @@ def synthesize_file(style: str | os.PathLike, content: str | os.PathLike | None,
     try:
         result = synthesize(style_spec, content_spec, n_frames=n_frames,
                             settings=P.stage_settings(s, "synthesize"), device=torch_device,
-                            lag_frames_per_second=sr / hop, checkpoint=checkpoint,
+                            lag_frames_per_second=sr / hop, hop_length=hop, checkpoint=checkpoint,
                             checkpoint_every=checkpoint_every, save_every=save_every,
                             on_save=save_intermediate if save_every else None,
                             progress=progress)

@@ -123,14 +123,30 @@ class Objective:
         return total, terms
 
 
-def initial_spectrogram(style: np.ndarray, n_frames: int, init: str, init_scale: float, seed: int) -> np.ndarray:
+def initial_spectrogram(style: np.ndarray, n_frames: int, init: str, init_scale: float, seed: int,
+                        hop_length: int | None = None) -> np.ndarray:
     """The starting point of the optimisation.
 
     ``"noise"``: white Gaussian noise of standard deviation ``init_scale`` (the seed's 1e-3).
     ``"spectrum"``: Gaussian noise with the style's mean and standard deviation per frequency bin, so the
     optimiser starts from the right average spectrum instead of near silence.
+    ``"shaped"``: ``log1p|STFT|`` of white noise, scaled per bin to the style's average magnitude: the
+    spectrogram of a real sound. Independent values per bin and frame (``"spectrum"``) are the STFT of no
+    signal; where the losses hardly constrain a region (the empty band of a band-limited recording) that
+    pattern survives the optimisation, and Griffin-Lim turns it into the same seeded lines and blips in
+    every output. Needs ``hop_length`` (default: a quarter of the FFT size).
     """
     rng = np.random.default_rng(seed)
+    if init == "shaped":
+        from .inversion import stft
+
+        n_fft = 2 * (style.shape[0] - 1)
+        hop = hop_length or n_fft // 4
+        wave = torch.from_numpy(rng.standard_normal(hop * (n_frames - 1)).astype(np.float32))
+        magnitude = stft(wave, n_fft, hop, torch.hann_window(n_fft)).abs().numpy()[:, :n_frames]
+        gain = np.expm1(np.maximum(style, 0.0)).mean(axis=1, keepdims=True) / (
+            magnitude.mean(axis=1, keepdims=True) + 1e-12)
+        return np.ascontiguousarray(np.log1p(magnitude * gain), dtype=np.float32)
     noise = rng.standard_normal((style.shape[0], n_frames)).astype(np.float32)
     if init == "spectrum":
         mean = style.mean(axis=1, keepdims=True)
@@ -180,7 +196,7 @@ def _save_checkpoint(path: Path, state: dict[str, Any]) -> None:
 
 def synthesize(style: np.ndarray, content: np.ndarray | None, *, n_frames: int, settings: Mapping[str, Any],
                device: torch.device | str = "cpu", lag_frames_per_second: float = 43.0,
-               checkpoint: str | os.PathLike | None = None, checkpoint_every: int = 0,
+               hop_length: int | None = None, checkpoint: str | os.PathLike | None = None, checkpoint_every: int = 0,
                save_every: int = 0, on_save: Callable[[int, np.ndarray], None] | None = None,
                progress: Callable[[int, dict[str, float]], None] | None = None) -> SynthesisResult:
     """Optimise a log-magnitude spectrogram of ``n_frames`` frames to match ``style`` (and ``content``).
@@ -194,6 +210,7 @@ def synthesize(style: np.ndarray, content: np.ndarray | None, *, n_frames: int, 
         device: torch device to run on.
         lag_frames_per_second: frames per second of the spectrograms (sr / hop), to turn the seconds of
             ``autocorr_max_lag`` and ``diversity_window`` into frames.
+        hop_length: the spectrograms' STFT hop, for ``init="shaped"`` (default: a quarter of the FFT size).
         checkpoint: file for the optimisation state; resumed from when its fingerprint matches.
         checkpoint_every: save the state every N iterations (0: never).
         save_every, on_save: call ``on_save(iteration, spectrogram)`` every N iterations.
@@ -220,7 +237,7 @@ def synthesize(style: np.ndarray, content: np.ndarray | None, *, n_frames: int, 
     content_t = None if content is None else torch.from_numpy(np.ascontiguousarray(content)).to(device)
     objective = Objective(style_t, content_t, n_frames, s, lag_frames_per_second)
 
-    x0 = initial_spectrogram(style, n_frames, s["init"], s["init_scale"], s["seed"])
+    x0 = initial_spectrogram(style, n_frames, s["init"], s["init_scale"], s["seed"], hop_length)
     x = torch.from_numpy(x0).to(device).requires_grad_(True)
     optimizer = make_optimizer(x, s)
     digest = fingerprint(style, content, n_frames, s)
