@@ -146,6 +146,22 @@ def moment_loss(spec: torch.Tensor, bands: torch.Tensor, target_skewness: torch.
     return ((skewness - target_skewness) ** 2).mean() + ((log_kurtosis - target_log_kurtosis) ** 2).mean()
 
 
+def bin_levels(spec: torch.Tensor, floor: float) -> torch.Tensor:
+    """Time-averaged level of each frequency bin in natural-log units of magnitude, ``(bins,)``.
+
+    ``spec`` is ``log1p|X|``, which is nearly linear in ``|X|`` for small magnitudes: a quiet band raised
+    20 dB changes it by almost nothing, so no loss over ``log1p`` values sees it. ``log(|X| + floor)``
+    does, down to ``floor``.
+    """
+    magnitude = torch.expm1(spec).clamp_min(0.0)
+    return torch.log(magnitude + floor).mean(dim=1)
+
+
+def level_loss(spec: torch.Tensor, target_levels: torch.Tensor, floor: float) -> torch.Tensor:
+    """Mean squared difference of :func:`bin_levels` from the style's: keeps quiet bands as quiet as the style's."""
+    return ((bin_levels(spec, floor) - target_levels) ** 2).mean()
+
+
 def spectrum_loss(spec: torch.Tensor, target_mean: torch.Tensor) -> torch.Tensor:
     """Squared distance between the time-averaged log spectrum and the style's."""
     return ((spec.mean(dim=1) - target_mean) ** 2).sum()

@@ -79,7 +79,7 @@ class Objective:
         self.weights = {"style": s["style_weight"], "content": s["content_weight"] if content is not None else 0.0,
                         "autocorr": s["autocorr_weight"], "diversity": s["diversity_weight"],
                         "spectrum": s["spectrum_weight"], "bands": s["band_weight"],
-                        "moments": s["moment_weight"]}
+                        "moments": s["moment_weight"], "level": s["level_weight"]}
         with torch.no_grad():
             style_feats = bank_features(style, self.kernels, self.layers)
             self.target_grams = [L.gram(f, self.gram_norm) for f in style_feats]
@@ -95,6 +95,9 @@ class Objective:
             self.style = style
             self.window = max(1, int(round(s["diversity_window"] * frames_per_second)))
             self.target_mean = style.mean(dim=1)
+            # levels are compared down to 60 dB below the style's loudest bin
+            self.level_floor = float(torch.expm1(style.max())) * 1e-3
+            self.target_levels = L.bin_levels(style, self.level_floor)
             if self.weights["bands"] or self.weights["moments"]:
                 self.bands = L.band_matrix(style.shape[0], s["bands"], device=style.device)
                 self.target_band_mean, self.target_band_cov = L.band_covariance(style, self.bands)
@@ -119,6 +122,8 @@ class Objective:
             terms["bands"] = L.band_loss(spec, self.bands, self.target_band_mean, self.target_band_cov)
         if self.weights["moments"]:
             terms["moments"] = L.moment_loss(spec, self.bands, *self.target_moments)
+        if self.weights["level"]:
+            terms["level"] = L.level_loss(spec, self.target_levels, self.level_floor)
         total = sum(self.weights[name] * value for name, value in terms.items())
         return total, terms
 
