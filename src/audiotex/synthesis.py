@@ -95,8 +95,8 @@ class Objective:
             self.style = style
             self.window = max(1, int(round(s["diversity_window"] * frames_per_second)))
             self.target_mean = style.mean(dim=1)
-            # levels are compared down to 60 dB below the style's loudest bin
-            self.level_floor = float(torch.expm1(style.max())) * 1e-3
+            # levels are compared down to 80 dB below the style's loudest bin
+            self.level_floor = float(torch.expm1(style.max())) * 1e-4
             self.target_levels = L.bin_levels(style, self.level_floor)
             if self.weights["bands"] or self.weights["moments"]:
                 self.bands = L.band_matrix(style.shape[0], s["bands"], device=style.device)
