@@ -146,20 +146,25 @@ def moment_loss(spec: torch.Tensor, bands: torch.Tensor, target_skewness: torch.
     return ((skewness - target_skewness) ** 2).mean() + ((log_kurtosis - target_log_kurtosis) ** 2).mean()
 
 
-def bin_levels(spec: torch.Tensor, floor: float) -> torch.Tensor:
-    """Time-averaged level of each frequency bin in natural-log units of magnitude, ``(bins,)``.
+def bin_levels(spec: torch.Tensor, floor: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """Mean and standard deviation over time of each frequency bin's level, in natural-log units of
+    magnitude, ``(bins,)`` each.
 
     ``spec`` is ``log1p|X|``, which is nearly linear in ``|X|`` for small magnitudes: a quiet band raised
     20 dB changes it by almost nothing, so no loss over ``log1p`` values sees it. ``log(|X| + floor)``
-    does, down to ``floor``.
+    does, down to ``floor``. The spread catches what the mean misses: a few frames with a quiet band
+    raised 20 dB (short broadband blips) barely move its mean level but widen its spread.
     """
-    magnitude = torch.expm1(spec).clamp_min(0.0)
-    return torch.log(magnitude + floor).mean(dim=1)
+    levels = torch.log(torch.expm1(spec).clamp_min(0.0) + floor)
+    mean = levels.mean(dim=1)
+    return mean, (levels - mean[:, None]).pow(2).mean(dim=1).add(1e-12).sqrt()
 
 
-def level_loss(spec: torch.Tensor, target_levels: torch.Tensor, floor: float) -> torch.Tensor:
-    """Mean squared difference of :func:`bin_levels` from the style's: keeps quiet bands as quiet as the style's."""
-    return ((bin_levels(spec, floor) - target_levels) ** 2).mean()
+def level_loss(spec: torch.Tensor, target_mean: torch.Tensor, target_std: torch.Tensor, floor: float) -> torch.Tensor:
+    """Mean squared difference of :func:`bin_levels` (mean and spread) from the style's: keeps quiet bands
+    as quiet, and as steady, as the style's."""
+    mean, std = bin_levels(spec, floor)
+    return ((mean - target_mean) ** 2).mean() + ((std - target_std) ** 2).mean()
 
 
 def spectrum_loss(spec: torch.Tensor, target_mean: torch.Tensor) -> torch.Tensor:

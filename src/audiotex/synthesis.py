@@ -97,7 +97,7 @@ class Objective:
             self.target_mean = style.mean(dim=1)
             # levels are compared down to 80 dB below the style's loudest bin
             self.level_floor = float(torch.expm1(style.max())) * 1e-4
-            self.target_levels = L.bin_levels(style, self.level_floor)
+            self.target_levels = L.bin_levels(style, self.level_floor)  # (mean, std)
             if self.weights["bands"] or self.weights["moments"]:
                 self.bands = L.band_matrix(style.shape[0], s["bands"], device=style.device)
                 self.target_band_mean, self.target_band_cov = L.band_covariance(style, self.bands)
@@ -123,7 +123,7 @@ class Objective:
         if self.weights["moments"]:
             terms["moments"] = L.moment_loss(spec, self.bands, *self.target_moments)
         if self.weights["level"]:
-            terms["level"] = L.level_loss(spec, self.target_levels, self.level_floor)
+            terms["level"] = L.level_loss(spec, *self.target_levels, self.level_floor)
         total = sum(self.weights[name] * value for name, value in terms.items())
         return total, terms
 
