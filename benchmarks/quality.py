@@ -9,6 +9,9 @@ the style half exactly as the held-out half is:
   1.0 means "as close to the style as the real continuation of the recording";
 * copy_score vs copy_score_reference (the held-out half's): higher than the reference means copying;
 * spectral convergence of the inversion, final style loss, wall time per stage;
+* two_sample_accuracy: how well a classifier tells windows of the output from windows of the held-out
+  half (audiotex.metrics.two_sample_accuracy), and two_sample_floor, the same for the style half vs the
+  held-out half; two_sample_excess = accuracy - floor, 0 for a texture that passes for real;
 * rhythm_similarity: correlation of the onset-strength autocorrelations of output and style (lags
   0.1-4 s), vs rhythm_similarity_reference (the held-out half's); for rhythmic clips (--rhythm-clips) the curves are also saved as a TSV and a PNG.
 
@@ -44,7 +47,7 @@ AUDIO_SUFFIXES = {".wav", ".flac", ".ogg", ".mp3", ".opus"}
 COLUMNS = (
     "clip", "preset", "seconds", "sr", "iterations", "texture_distance", "texture_distance_reference",
     "texture_distance_norm", "texture_distance_heldout", "copy_score", "copy_score_reference",
-    "spectral_convergence", "style_loss", "rhythm_similarity", "rhythm_similarity_reference", "decode_s", "spectrogram_s", "synthesize_s",
+    "two_sample_accuracy", "two_sample_floor", "two_sample_excess", "spectral_convergence", "style_loss", "rhythm_similarity", "rhythm_similarity_reference", "decode_s", "spectrogram_s", "synthesize_s",
     "invert_s", "metrics_s", "device",
 ) + tuple(f"norm_{group}" for group in STATISTIC_GROUPS) + (
     "settings",
@@ -85,6 +88,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                              "overrides, e.g. 'autocorr:autocorr_weight=0.1' (separate them with ';' when a "
                              "value holds commas: 'ms:layers=3x256,11x512;init=spectrum'); repeatable")
     parser.add_argument("--iterations", type=int, default=None, help="override the optimiser iterations")
+    parser.add_argument("--max-seconds", type=float, default=None,
+                        help="use at most this many seconds of each half (the style half from the start, the "
+                             "held-out half from the middle): shorter, quicker runs")
     parser.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"), help="torch device")
     parser.add_argument("--no-baseline", dest="baseline", action="store_false",
                         help="skip the inversion-only rows (gl:<setting>: the held-out half's own spectrogram "
@@ -185,7 +191,7 @@ INVERSION_KEYS = ("sr", "n_fft", "hop_length", "n_iter", "momentum", "phase_init
 
 
 def run_one(clip: Path, name: str, settings: dict[str, Any], device: str, work: Path,
-            baseline: bool = False) -> tuple[dict[str, Any], dict]:
+            baseline: bool = False, max_seconds: float | None = None) -> tuple[dict[str, Any], dict]:
     """Hold out the second half of ``clip``, synthesize from the first, and measure. Returns (row, curves).
 
     With ``baseline``, nothing is synthesized: the held-out half's own spectrogram is inverted, which
@@ -201,8 +207,9 @@ def run_one(clip: Path, name: str, settings: dict[str, Any], device: str, work: 
     style_wav, heldout_wav = work / "style.wav", work / "heldout.wav"
     whole_file = {**settings, "offset": 0.0, "input_duration": None}
     started = time.perf_counter()
-    decode_file(clip, style_wav, {**settings, "offset": 0.0, "input_duration": half})
-    decode_file(clip, heldout_wav, {**settings, "offset": half, "input_duration": half})
+    length = half if max_seconds is None else min(half, max_seconds)
+    decode_file(clip, style_wav, {**settings, "offset": 0.0, "input_duration": length})
+    decode_file(clip, heldout_wav, {**settings, "offset": half, "input_duration": length})
     times["decode_s"] = time.perf_counter() - started
 
     started = time.perf_counter()
@@ -237,6 +244,8 @@ def run_one(clip: Path, name: str, settings: dict[str, Any], device: str, work: 
         "texture_distance_norm": distance / reference,
         "texture_distance_heldout": M.texture_distance(out_stats, heldout_stats),
         "copy_score": M.copy_score(output, style, sr), "copy_score_reference": M.copy_score(heldout, style, sr),
+        "two_sample_accuracy": M.two_sample_accuracy(output, heldout, sr),
+        "two_sample_floor": M.two_sample_accuracy(style, heldout, sr),
         "spectral_convergence": inversion["spectral_convergence"],
         "style_loss": (synth_meta.get("final_losses") or {}).get("style"),
         "rhythm_similarity": rhythm_similarity(ac["output"], ac["style"]),
@@ -245,6 +254,7 @@ def run_one(clip: Path, name: str, settings: dict[str, Any], device: str, work: 
     }
     # which statistics miss: each group's distance relative to the held-out half's
     out_groups, ref_groups = M.group_distances(out_stats, style_stats), M.group_distances(heldout_stats, style_stats)
+    row["two_sample_excess"] = row["two_sample_accuracy"] - row["two_sample_floor"]
     row.update({f"norm_{g}": out_groups[g] / max(ref_groups[g], 1e-12) for g in out_groups})
     times["metrics_s"] = time.perf_counter() - started
     row.update(times)
@@ -313,7 +323,7 @@ def write_rhythm(out: Path, clip: str, curves: dict[str, dict[str, np.ndarray]])
 def summarise(rows: list[dict[str, Any]], names: list[str]) -> str:
     """Per preset: medians of normalised distance, copy score and synthesis time; pairwise win rates."""
     lines = [f"{'preset':<16}{'clips':>6}{'dist_norm':>11}{'copy':>8}{'copy_ref':>9}{'spec_conv':>10}"
-             f"{'rhythm':>8}{'rhy_ref':>8}{'synth_s':>9}"]
+             f"{'rhythm':>8}{'rhy_ref':>8}{'2s_acc':>8}{'2s_floor':>9}{'2s_exc':>8}{'2s_max':>8}{'synth_s':>9}"]
     by_name = {n: [r for r in rows if r["preset"] == n] for n in names}
     for name, rs in by_name.items():
         if not rs:
@@ -325,6 +335,8 @@ def summarise(rows: list[dict[str, Any]], names: list[str]) -> str:
         lines.append(f"{name:<16}{len(rs):>6}{med('texture_distance_norm'):>11.3f}{med('copy_score'):>8.3f}"
                      f"{med('copy_score_reference'):>9.3f}{med('spectral_convergence'):>10.3f}"
                      f"{med('rhythm_similarity'):>8.3f}{med('rhythm_similarity_reference'):>8.3f}"
+                     f"{med('two_sample_accuracy'):>8.3f}{med('two_sample_floor'):>9.3f}"
+                     f"{med('two_sample_excess'):>8.3f}{max(float(r['two_sample_excess']) for r in rs):>8.3f}"
                      f"{med('synthesize_s'):>9.1f}")
     compared = [n for n in names if not n.startswith("gl:")]
     for a in compared:
@@ -365,7 +377,8 @@ def main(argv: list[str] | None = None) -> int:
         for name, settings, baseline in jobs:
             with tempfile.TemporaryDirectory(prefix="audiotex-bench-") as tmp:
                 try:
-                    row, ac = run_one(clip, name, settings, args.device, Path(tmp), baseline=baseline)
+                    row, ac = run_one(clip, name, settings, args.device, Path(tmp), baseline=baseline,
+                                      max_seconds=args.max_seconds)
                 except AudiotexError as err:
                     print(f"error: {clip.name} / {name}: {err}", file=sys.stderr)
                     return 1
@@ -380,6 +393,7 @@ def main(argv: list[str] | None = None) -> int:
             write_results(args.out, header, rows)
             print(f"{clip.stem:<38}{name:<14} dist_norm={row['texture_distance_norm']:.3f} "
                   f"copy={row['copy_score']:.3f} (ref {row['copy_score_reference']:.3f}) "
+                  f"2s={row['two_sample_accuracy']:.2f} (floor {row['two_sample_floor']:.2f}) "
                   f"sc={row['spectral_convergence']:.3f} synth={row['synthesize_s']:.1f}s", flush=True)
         if clip.stem.startswith(rhythm_prefixes) and curves:
             for path in write_rhythm(args.out, clip.stem, curves):

@@ -228,6 +228,29 @@ def moment_loss(spec: torch.Tensor, bands: torch.Tensor, target_skewness: torch.
     return envelope_moment_loss(band_envelopes(spec, bands), target_skewness, target_log_kurtosis)
 
 
+def bin_levels(spec: torch.Tensor, floor: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """Mean and standard deviation over time of each frequency bin's level, in natural-log units of
+    magnitude, ``(..., bins)`` each.
+
+    ``spec`` is ``log1p|X|``, which is nearly linear in ``|X|`` for small magnitudes: a quiet band raised
+    20 dB changes it by almost nothing, so no loss over ``log1p`` values sees it. ``log(|X| + floor)``
+    does, down to ``floor``. The spread catches what the mean misses: a few frames with a quiet band
+    raised 20 dB (short broadband blips) barely move its mean level but widen its spread.
+    """
+    levels = torch.log(torch.expm1(spec).clamp_min(0.0) + floor)
+    mean = levels.mean(dim=-1)
+    return mean, (levels - mean[..., None]).pow(2).mean(dim=-1).add(1e-12).sqrt()
+
+
+def level_loss(spec: torch.Tensor, target_mean: torch.Tensor, target_std: torch.Tensor,
+               floor: float | torch.Tensor) -> torch.Tensor:
+    """Mean squared difference of :func:`bin_levels` (mean and spread) from the style's: keeps quiet bands
+    as quiet, and as steady, as the style's. Batched: ``spec`` ``(B, bins, frames)`` with targets
+    ``(B, bins)`` and ``floor`` ``(B, 1, 1)`` gives ``(B,)``."""
+    mean, std = bin_levels(spec, floor)
+    return ((mean - target_mean) ** 2).mean(dim=-1) + ((std - target_std) ** 2).mean(dim=-1)
+
+
 def spectrum_loss(spec: torch.Tensor, target_mean: torch.Tensor) -> torch.Tensor:
     """Squared distance between the time-averaged log spectrum and the style's."""
     return ((spec.mean(dim=-1) - target_mean) ** 2).sum(-1)

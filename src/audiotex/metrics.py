@@ -46,7 +46,8 @@ DISTANCE_FLOORS: dict[str, float] = {"mean": 0.0, "cv": 0.0, "skewness": 1.0, "k
 #: Columns of the TSV written by :func:`metrics_file`, in order.
 METRIC_COLUMNS: tuple[str, ...] = (
     "id", "texture_distance", "texture_distance_reference", "texture_distance_norm", "copy_score",
-    "copy_score_reference", "spectral_convergence", "style_loss", "content_loss", "content_distance",
+    "copy_score_reference", "two_sample_accuracy", "two_sample_floor", "spectral_convergence", "style_loss",
+    "content_loss", "content_distance",
     "output_seconds", "style_seconds", "synthesis_seconds", "inversion_seconds",
     "content_kept", "content_envelope_correlation", "content_onset_correlation", "style_moved", "hole_db",
 )
@@ -468,6 +469,102 @@ def transfer_metrics(output: np.ndarray, content: np.ndarray, style: np.ndarray,
 
 
 # --------------------------------------------------------------------------------------------------------
+# Real-vs-synthetic two-sample test
+
+
+def two_sample_patches(y: np.ndarray, sr: int, window: float = 0.37, hop: float = 0.04, n_mels: int = 40,
+                       frame_seconds: float = 0.02, floor_db: float = -80.0) -> np.ndarray:
+    """Flattened log-mel patches of ``window`` seconds every ``hop`` seconds, in time order.
+
+    ``y`` is scaled to unit RMS first and the dB values are relative to that (floored at ``floor_db``), so
+    a texture played louder gives the same patches but a different balance of loud and quiet bands does not.
+
+    Returns:
+        ``(patches, n_mels * frames_per_patch)`` float64 array; no patch if ``y`` is shorter than ``window``.
+    """
+    y = np.asarray(y, dtype=np.float64)
+    rms = float(np.sqrt(np.mean(y ** 2))) if y.size else 0.0
+    if rms < _EPS:
+        raise ValueError("cannot compute patches of a silent signal")
+    frame_hop = max(1, int(round(sr * frame_seconds)))
+    n_fft = int(2 ** math.ceil(math.log2(2 * frame_hop)))
+    mel = librosa.feature.melspectrogram(y=(y / rms).astype(np.float32), sr=sr, n_fft=n_fft,
+                                         hop_length=frame_hop, n_mels=n_mels, power=2.0)
+    spec = 10.0 * np.log10(np.maximum(mel.astype(np.float64), 10.0 ** (floor_db / 10.0)))
+    width = max(1, int(round(window / frame_seconds)))
+    step = max(1, int(round(hop / frame_seconds)))
+    if spec.shape[1] < width:
+        return np.zeros((0, n_mels * width))
+    windows = np.lib.stride_tricks.sliding_window_view(spec, width, axis=1)[:, ::step]  # (mels, n, width)
+    return windows.transpose(1, 0, 2).reshape(windows.shape[1], -1)
+
+
+def contiguous_folds(n: int, folds: int) -> list[np.ndarray]:
+    """Split ``range(n)`` into ``folds`` contiguous blocks of near-equal size (some empty if ``n < folds``)."""
+    return [block for block in np.array_split(np.arange(n), folds)]
+
+
+def two_sample_accuracy(a: np.ndarray, b: np.ndarray, sr: int, folds: int = 5, window: float = 0.37,
+                        hop: float = 0.04, components: int = 16, random_state: int = 0) -> float:
+    """How well a classifier tells windows of ``a`` from windows of ``b``: cross-validated balanced accuracy.
+
+    Both signals are cut into log-mel patches (:func:`two_sample_patches`); a logistic regression on the
+    patches' first ``components`` principal components is trained and tested over ``folds`` CONTIGUOUS
+    folds: fold ``k`` tests on the ``k``-th stretch of each signal. Overlapping patches are near copies of
+    each other, so training patches that overlap a test patch in time are left out (otherwise the
+    classifier would be tested on what it was trained on, and any two signals would look separable).
+
+    About 0.5: the classifier cannot tell the two apart (two excerpts of one stationary sound); 1.0: every
+    window is told apart (white noise vs a sine). Compare with :func:`two_sample_floor`, what two real
+    excerpts of the same recording score. Deterministic.
+
+    Raises:
+        ValueError: if either signal has fewer than ``2 * folds`` patches.
+    """
+    from sklearn.decomposition import PCA
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    patches = [two_sample_patches(a, sr, window=window, hop=hop), two_sample_patches(b, sr, window=window, hop=hop)]
+    if min(len(p) for p in patches) < 2 * folds:
+        raise ValueError(f"signals of {len(a) / sr:.2f} s and {len(b) / sr:.2f} s are too short for a "
+                         f"{folds}-fold two-sample test of {window} s windows")
+    # patches whose start indices differ by less than this overlap in time
+    overlap = int(math.ceil(window / hop))
+    correct = [0, 0]
+    for fold in range(folds):
+        train_x, train_y, tests = [], [], []
+        for label, p in enumerate(patches):
+            test = contiguous_folds(len(p), folds)[fold]
+            keep = np.ones(len(p), dtype=bool)
+            keep[max(0, test[0] - overlap + 1):test[-1] + overlap] = False
+            train_x.append(p[keep])
+            train_y.append(np.full(int(keep.sum()), label))
+            tests.append(p[test])
+        x = np.concatenate(train_x)
+        n_components = max(1, min(components, len(x) - 1, x.shape[1]))
+        model = make_pipeline(StandardScaler(), PCA(n_components=n_components, random_state=random_state),
+                              LogisticRegression(max_iter=1000, random_state=random_state))
+        model.fit(x, np.concatenate(train_y))
+        for label, test in enumerate(tests):
+            correct[label] += int((model.predict(test) == label).sum())
+    return float(np.mean([correct[label] / len(p) for label, p in enumerate(patches)]))
+
+
+def two_sample_floor(y: np.ndarray, sr: int, min_seconds: float = 2.0, **kwargs: Any) -> float | None:
+    """:func:`two_sample_accuracy` between the two halves of a recording: what real audio scores.
+
+    A non-stationary recording (a chord ringing out) has halves a classifier can tell apart, so its floor is
+    high and an output is judged by its excess over it. ``None`` when a half is shorter than ``min_seconds``.
+    """
+    parts = halves(y, sr, min_seconds)
+    if parts is None:
+        return None
+    return two_sample_accuracy(parts[0], parts[1], sr, **kwargs)
+
+
+# --------------------------------------------------------------------------------------------------------
 # File-level steps
 
 
@@ -511,16 +608,23 @@ def audio_metrics(output: np.ndarray, style: np.ndarray, sr: int,
 
     Returns ``texture_distance`` (output vs whole style clip), ``texture_distance_reference`` and
     ``texture_distance_norm`` (:func:`normalised_texture_distance`), ``copy_score``,
-    ``copy_score_reference`` and, for a transfer, ``content_distance`` and :func:`transfer_metrics`; ``None`` where a value does not
-    apply (a style clip too short for a reference, content metrics of a texture).
+    ``copy_score_reference``, for a texture ``two_sample_accuracy`` (output vs style,
+    :func:`two_sample_accuracy`) and ``two_sample_floor`` (the style's halves, :func:`two_sample_floor`),
+    and for a transfer ``content_distance`` and :func:`transfer_metrics`; ``None`` where a value does not
+    apply (a style clip too short for a reference, content metrics of a texture, the two-sample test of a
+    transfer).
     """
     normalised = normalised_texture_distance(output, style, sr)
+    # a transfer is not meant to pass for its style, and the floor needs halves long enough to test
+    floor = two_sample_floor(style, sr) if content is None else None
     return {
         "texture_distance": texture_distance(texture_statistics(output, sr), texture_statistics(style, sr)),
         "texture_distance_reference": None if normalised is None else normalised[1],
         "texture_distance_norm": None if normalised is None else normalised[0],
         "copy_score": copy_score(output, style, sr),
         "copy_score_reference": copy_score_reference(style, sr),
+        "two_sample_accuracy": None if floor is None else two_sample_accuracy(output, style, sr),
+        "two_sample_floor": floor,
         "content_distance": None if content is None else content_distance(output, content, sr),
         **(dict.fromkeys(TRANSFER_COLUMNS) if content is None else transfer_metrics(output, content, style, sr)),
     }
@@ -534,7 +638,8 @@ def metrics_file(row_id: str, output_audio: str | os.PathLike, style_audio: str 
 
     Columns: ``texture_distance`` (output vs whole style clip), ``texture_distance_reference`` (the style's
     two halves) and ``texture_distance_norm`` (:func:`normalised_texture_distance`, equal-length excerpts);
-    ``copy_score`` and ``copy_score_reference``; ``spectral_convergence`` (inversion); ``style_loss``,
+    ``copy_score`` and ``copy_score_reference``; ``two_sample_accuracy`` and ``two_sample_floor`` (textures);
+    ``spectral_convergence`` (inversion); ``style_loss``,
     ``content_loss`` (final optimiser losses); ``content_distance`` and :data:`TRANSFER_COLUMNS` (transfers
     only); lengths and wall times.
 

@@ -110,6 +110,9 @@ PARAMS: dict[str, Param] = {p.name: p for p in [
     _p("moment_weight", float, 0.0,
        "weight of the band moments loss: skewness and kurtosis of log-spaced band envelopes (sparse sounds)",
        "synthesize", minimum=0.0),
+    _p("level_weight", float, 0.0,
+       "weight of the level loss: each frequency's mean and spread of level in dB (down to 80 dB below the "
+       "loudest), so quiet bands stay as quiet and as steady as the style's", "synthesize", minimum=0.0),
     _p("bands", int, 48, "number of log-spaced frequency bands of the band statistics and moments losses", "synthesize",
        minimum=2, maximum=1024),
     _p("gram_norm", str, "frames", "divide Gram matrices by the number of frames or of elements (seed: how_div)",

@@ -88,7 +88,7 @@ class Objective:
         self.weights = {"style": s["style_weight"], "content": s["content_weight"] if has_content else 0.0,
                         "autocorr": s["autocorr_weight"], "diversity": s["diversity_weight"],
                         "spectrum": s["spectrum_weight"], "bands": s["band_weight"],
-                        "moments": s["moment_weight"]}
+                        "moments": s["moment_weight"], "level": s["level_weight"]}
         #: the active terms, in the order of the columns of ``terms``
         self.term_names = [name for name, weight in self.weights.items() if weight]
         self.term_weights = torch.tensor([self.weights[name] for name in self.term_names], device=first.device,
@@ -115,6 +115,11 @@ class Objective:
                                          else None)
             self.window = max(1, int(round(s["diversity_window"] * frames_per_second)))
             self.target_mean = torch.stack([st.mean(dim=1) for st in styles])
+            if self.weights["level"]:
+                # levels are compared down to 80 dB below each style's loudest bin
+                self.level_floor = torch.stack([torch.expm1(st.max()) * 1e-4 for st in styles])[:, None, None]
+                levels = [L.bin_levels(st, float(floor)) for st, floor in zip(styles, self.level_floor)]
+                self.target_levels = (torch.stack([m for m, _ in levels]), torch.stack([d for _, d in levels]))
             if self.weights["bands"] or self.weights["moments"]:
                 self.bands = L.band_matrix(first.shape[0], s["bands"], device=first.device)
                 envelopes = [L.band_envelopes(st, self.bands) for st in styles]
@@ -166,6 +171,8 @@ class Objective:
                                                         pick(self.target_band_cov)))
             if self.weights["moments"]:
                 terms.append(L.envelope_moment_loss(envelopes, *(pick(m) for m in self.target_moments)))
+        if self.weights["level"]:
+            terms.append(L.level_loss(x, *(pick(t) for t in self.target_levels), pick(self.level_floor)))
         stacked = torch.stack(terms, dim=-1)
         total = stacked @ self.term_weights
         return (total[0], stacked[0]) if single else (total, stacked)
