@@ -162,3 +162,15 @@ def test_synthesize_file_batch_writes_every_good_row_and_names_the_bad_ones(styl
         assert np.abs(np.load(rows[k].output) - np.load(single)).max() < TOLERANCE
         assert steps.read_loss_log(steps.loss_log_path(rows[k].output))[-1]["loss"] == pytest.approx(
             steps.read_loss_log(steps.loss_log_path(single))[-1]["loss"], rel=1e-4)
+
+
+def test_a_row_that_ends_early_is_handed_over_before_its_batch_ends(styles):
+    """on_done gets each row the moment it ends, so a shard writes a short row while a long one still runs
+    (and a kill then loses only the unfinished rows)."""
+    s = settings(iterations=8)
+    problems = [SynthesisProblem(styles[0], None, 70, {**s, "iterations": 3}), SynthesisProblem(styles[1], None, 70, s)]
+    events: list[tuple[str, int, int]] = []
+    results = synthesize_batch(problems, progress=lambda row, i, terms: events.append(("iteration", row, i)),
+                               on_done=lambda row, result: events.append(("done", row, result.iterations)))
+    assert events.index(("done", 0, 3)) < events.index(("iteration", 1, 4)) < events.index(("done", 1, 8))
+    assert [r.iterations for r in results] == [3, 8]

@@ -242,20 +242,22 @@ def synthesize_file_batch(rows: Sequence[SynthesisRow], *, device: str = "auto",
             k = members[b]
             save_spectrogram(intermediate_path(rows[k].output, iteration), spec, prepared[k].style_meta)
 
-        results = synthesize_batch([prepared[k].problem for k in members], device=torch_device,
-                                   lag_frames_per_second=rate, checkpoint_every=checkpoint_every,
-                                   save_every=save_every, on_save=save_intermediate if save_every else None,
-                                   max_batch=max_batch,
-                                   progress=None if progress is None else
-                                   (lambda b, i, terms, members=members: progress(members[b], i, terms)))
-        for k, result in zip(members, results):
-            source = prepared[k].style_meta.get("source", rows[k].style)
+        def finish(b: int, result: Any, members: list[int] = members) -> None:
+            # each row is written the moment it ends, not when its whole batch does
+            k = members[b]
             if isinstance(result, AudiotexError):
-                out[k] = AudiotexError(f"{source}: {result}")
-                continue
+                out[k] = AudiotexError(f"{prepared[k].style_meta.get('source', rows[k].style)}: {result}")
+                return
             wall = result.losses[-1]["seconds"] if result.losses else 0.0
             out[k] = _finish_synthesis(prepared[k], rows[k].style, rows[k].content, rows[k].output, result,
                                        torch_device, wall)
+
+        synthesize_batch([prepared[k].problem for k in members], device=torch_device,
+                         lag_frames_per_second=rate, checkpoint_every=checkpoint_every,
+                         save_every=save_every, on_save=save_intermediate if save_every else None,
+                         max_batch=max_batch, on_done=finish,
+                         progress=None if progress is None else
+                         (lambda b, i, terms, members=members: progress(members[b], i, terms)))
     return out  # type: ignore[return-value]
 
 

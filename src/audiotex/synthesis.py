@@ -353,6 +353,7 @@ def synthesize_batch(problems: Sequence[SynthesisProblem], *, device: torch.devi
                      lag_frames_per_second: float = 43.0, checkpoint_every: int = 0, save_every: int = 0,
                      on_save: Callable[[int, int, np.ndarray], None] | None = None,
                      progress: Callable[[int, int, dict[str, float]], None] | None = None,
+                     on_done: Callable[[int, SynthesisResult | AudiotexError], None] | None = None,
                      max_batch: int | None = None) -> list[SynthesisResult | AudiotexError]:
     """Optimise many rows; rows that share shapes and bank (:func:`batch_key`) run together as one batch.
 
@@ -366,6 +367,8 @@ def synthesize_batch(problems: Sequence[SynthesisProblem], *, device: torch.devi
         device, lag_frames_per_second, checkpoint_every, save_every: as for :func:`synthesize`.
         on_save: ``on_save(row, iteration, spectrogram)`` every ``save_every`` iterations of a row.
         progress: ``progress(row, iteration, {term: value})`` after every iteration of a row.
+        on_done: ``on_done(row, result_or_error)`` as soon as a row ends, while the rest of its batch may
+            still run: a caller that writes each row there loses no finished row when the process is killed.
         max_batch: at most this many rows per batch (device memory); all of a group by default.
 
     Returns:
@@ -381,6 +384,8 @@ def synthesize_batch(problems: Sequence[SynthesisProblem], *, device: torch.devi
             check_problem(problem)
         except AudiotexError as err:
             results[row] = err
+            if on_done is not None:
+                on_done(row, err)
             continue
         groups.setdefault(batch_key(problem), []).append(row)
     for rows in groups.values():
@@ -388,7 +393,7 @@ def synthesize_batch(problems: Sequence[SynthesisProblem], *, device: torch.devi
         for start in range(0, len(rows), size):
             chunk = rows[start:start + size]
             done = _optimise_batch([problems[r] for r in chunk], chunk, device, lag_frames_per_second,
-                                   checkpoint_every, save_every, on_save, progress)
+                                   checkpoint_every, save_every, on_save, progress, on_done)
             for r, result in zip(chunk, done):
                 results[r] = result
     return results  # type: ignore[return-value]
@@ -414,6 +419,7 @@ def _optimise_batch(problems: list[SynthesisProblem], rows: list[int], device: t
                     frames_per_second: float, checkpoint_every: int, save_every: int,
                     on_save: Callable[[int, int, np.ndarray], None] | None,
                     progress: Callable[[int, int, dict[str, float]], None] | None,
+                    on_done: Callable[[int, SynthesisResult | AudiotexError], None] | None = None,
                     ) -> list[SynthesisResult | AudiotexError]:
     """Run rows of one batch key together; ``rows`` are their numbers in the caller's list (for callbacks)."""
     s = dict(problems[0].settings)
@@ -476,6 +482,8 @@ def _optimise_batch(problems: list[SynthesisProblem], rows: list[int], device: t
                     f"optimisation diverged at iteration {iteration[b]} (loss {terms_b['loss']}, largest "
                     f"log-magnitude {peak:.3g}); try a smaller learning_rate, another optimizer or loss, or "
                     "smaller weights")
+                if on_done is not None:
+                    on_done(rows[b], failed[b])
                 continue
             log_row = {"iteration": iteration[b], **terms_b, "evaluations": evaluations[k],
                        "seconds": elapsed_before[b] + now - started}
@@ -489,13 +497,16 @@ def _optimise_batch(problems: list[SynthesisProblem], rows: list[int], device: t
                 _save_checkpoint(paths[b], {"fingerprint": digests[b], "iteration": iteration[b],
                                             "x": x[b].detach().cpu(), "optimizer": optimizer.row(b),
                                             "losses": logs[b], "seconds": log_row["seconds"]})
-    out: list[SynthesisResult | AudiotexError] = []
-    spectrograms = x.detach().cpu().numpy().astype(np.float32)
-    for b in range(len(problems)):
-        out.append(failed[b] if b in failed else
-                   SynthesisResult(spectrogram=spectrograms[b], losses=logs[b], iterations=targets[b],
-                                   resumed_from=resumed_from[b]))
-    return out
+            if on_done is not None and iteration[b] == targets[b]:
+                on_done(rows[b], _result(x, b, logs, targets, resumed_from))
+    return [failed[b] if b in failed else _result(x, b, logs, targets, resumed_from) for b in range(len(problems))]
+
+
+def _result(x: torch.Tensor, b: int, logs: list[list[dict[str, float]]], targets: list[int],
+            resumed_from: list[int | None]) -> SynthesisResult:
+    """Row ``b``'s :class:`SynthesisResult` from the batch's state."""
+    return SynthesisResult(spectrogram=x[b].detach().cpu().numpy().astype(np.float32), losses=logs[b],
+                           iterations=targets[b], resumed_from=resumed_from[b])
 
 
 def synthesize_waveform(y0: np.ndarray, style: np.ndarray, content: np.ndarray | None, *, n_fft: int,
