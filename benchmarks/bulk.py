@@ -20,7 +20,6 @@ import argparse
 import csv
 import os
 import platform
-import shutil
 import subprocess
 import sys
 import tempfile
@@ -29,7 +28,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 DEMO = ROOT / "data" / "demo"
-WORKFLOW_FILES = ("Snakefile", "config.yaml", "rules", "scripts", "schemas", "profiles", "envs", "report")
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from plan import copy_workflow  # noqa: E402 - a sibling script, not a package
 SHORT = ["preset=fast", "iterations=10", "n_iter=16", "device=cpu", "input_duration=3", "checkpoint_every=0"]
 
 
@@ -47,13 +47,7 @@ def write_manifest(path: Path, n_rows: int) -> list[str]:
 def _workdir(tmp: Path, n_rows: int) -> tuple[Path, list[str]]:
     work = tmp / "workflow"
     work.mkdir()
-    for name in WORKFLOW_FILES:
-        src = ROOT / name
-        if src.is_dir():
-            shutil.copytree(src, work / name, ignore=shutil.ignore_patterns("__pycache__"))
-        elif src.exists():
-            shutil.copy2(src, work / name)
-    (work / "data").symlink_to(ROOT / "data", target_is_directory=True)
+    copy_workflow(work)
     return work, write_manifest(work / "manifest.tsv", n_rows)
 
 
