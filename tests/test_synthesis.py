@@ -194,6 +194,17 @@ class Stop(Exception):
     pass
 
 
+def _interrupted_run(spec, settings, checkpoint, checkpoint_every, stop_at):
+    """Run a synthesis that is killed (an exception from its progress callback) at iteration ``stop_at``."""
+    def die(iteration, terms):
+        if iteration == stop_at:
+            raise Stop
+
+    with pytest.raises(Stop):
+        synthesize(spec, None, n_frames=60, settings=settings, checkpoint=checkpoint,
+                   checkpoint_every=checkpoint_every, progress=die)
+
+
 @pytest.mark.parametrize("optimizer,atol", [({}, 1e-5), ({"optimizer": "adam", "learning_rate": 0.05}, 1e-6)],
                          ids=["lbfgs", "adam"])
 def test_checkpoint_resume_equals_uninterrupted_run(fire_spec, tmp_path, optimizer, atol):
@@ -202,13 +213,7 @@ def test_checkpoint_resume_equals_uninterrupted_run(fire_spec, tmp_path, optimiz
     s = tiny_settings(iterations=12, **optimizer)
     reference = synthesize(fire_spec, None, n_frames=60, settings=s)
     ckpt = tmp_path / "run.pt"
-
-    def die_at_8(iteration, terms):
-        if iteration == 8:
-            raise Stop
-
-    with pytest.raises(Stop):
-        synthesize(fire_spec, None, n_frames=60, settings=s, checkpoint=ckpt, checkpoint_every=5, progress=die_at_8)
+    _interrupted_run(fire_spec, s, ckpt, checkpoint_every=5, stop_at=8)
     assert ckpt.exists()
     resumed = synthesize(fire_spec, None, n_frames=60, settings=s, checkpoint=ckpt, checkpoint_every=5)
     assert resumed.resumed_from == 5
@@ -224,13 +229,7 @@ def test_checkpoint_resume_equals_uninterrupted_run(fire_spec, tmp_path, optimiz
 def test_changed_settings_discard_the_checkpoint(fire_spec, tmp_path):
     s = tiny_settings(iterations=6)
     ckpt = tmp_path / "run.pt"
-
-    def die_at_4(iteration, terms):
-        if iteration == 4:
-            raise Stop
-
-    with pytest.raises(Stop):
-        synthesize(fire_spec, None, n_frames=60, settings=s, checkpoint=ckpt, checkpoint_every=3, progress=die_at_4)
+    _interrupted_run(fire_spec, s, ckpt, checkpoint_every=3, stop_at=4)
     again = synthesize(fire_spec, None, n_frames=60, settings={**s, "style_weight": 2.0}, checkpoint=ckpt,
                        checkpoint_every=3)
     assert again.resumed_from is None
