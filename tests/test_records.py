@@ -6,7 +6,7 @@ import math
 import pytest
 
 from audiotex.errors import AudiotexError
-from audiotex.records import format_cell, read_json, read_table, table_columns, write_json, write_table
+from audiotex.records import append_table, format_cell, read_json, read_table, table_columns, write_json, write_table
 
 
 @pytest.mark.parametrize("value,cell", [(None, ""), (math.nan, ""), (0.1234567891, "0.123457"), (3, "3"),
@@ -43,6 +43,13 @@ def test_failed_write_leaves_the_old_table(tmp_path):
         write_table(path, [{"a": Broken()}])
     assert path.read_text() == "a\n1\n"
     assert [p.name for p in tmp_path.iterdir()] == ["t.tsv"]
+
+
+def test_append_table_writes_the_header_once(tmp_path):
+    path = tmp_path / "log" / "bench.tsv"
+    append_table(path, [{"rows": 10, "seconds": 1.25}], ["rows", "seconds"])
+    append_table(path, [{"rows": 100, "seconds": None}, {"rows": 1000}], ["rows", "seconds"])
+    assert path.read_text() == "rows\tseconds\n10\t1.25\n100\t\n1000\t\n"
 
 
 def test_read_table_names_missing_file(tmp_path):

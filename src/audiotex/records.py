@@ -1,7 +1,7 @@
 """Record files: small TSV tables of dict rows and JSON objects that the steps write and read back.
 
-Every metrics table, shard record, loss log and benchmark result is written by :func:`write_table` (cells
-formatted by :func:`format_cell`) and read by :func:`read_table`; every run record and sidecar read as a
+Every metrics table, shard record, loss log and benchmark result is written by :func:`write_table` or
+:func:`append_table` (cells formatted by :func:`format_cell`) and read by :func:`read_table`; every run record and sidecar read as a
 whole is read by :func:`read_json`. Writes are atomic (:func:`audiotex.files.atomic_output`); read errors
 are :class:`~audiotex.errors.AudiotexError` naming the file and what it should have been.
 """
@@ -52,6 +52,23 @@ def write_table(path: str | os.PathLike, rows: Sequence[Mapping[str, Any]], colu
             fh.write(f"# {comment}\n")
         writer = csv.writer(fh, delimiter="\t", lineterminator="\n")
         writer.writerow(columns)
+        for row in rows:
+            writer.writerow([format_cell(row.get(c)) for c in columns])
+
+
+def append_table(path: str | os.PathLike, rows: Sequence[Mapping[str, Any]], columns: Sequence[str]) -> None:
+    """Append ``rows`` to a growing TSV log, writing the header first if the file is new or empty.
+
+    Not atomic, on purpose: each call adds lines to a log that earlier runs wrote (a benchmark's results),
+    and a long run appends after every measurement so that a kill keeps what was measured.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    new = not path.exists() or path.stat().st_size == 0
+    with open(path, "a", newline="") as fh:
+        writer = csv.writer(fh, delimiter="\t", lineterminator="\n")
+        if new:
+            writer.writerow(columns)
         for row in rows:
             writer.writerow([format_cell(row.get(c)) for c in columns])
 
