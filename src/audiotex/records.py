@@ -1,9 +1,10 @@
 """Record files: small TSV tables of dict rows and JSON objects that the steps write and read back.
 
 Every metrics table, shard record, loss log and benchmark result is written by :func:`write_table` or
-:func:`append_table` (cells formatted by :func:`format_cell`) and read by :func:`read_table`; every run record and sidecar read as a
-whole is read by :func:`read_json`. Writes are atomic (:func:`audiotex.files.atomic_output`); read errors
-are :class:`~audiotex.errors.AudiotexError` naming the file and what it should have been.
+:func:`append_table` (cells formatted by :func:`format_cell`) and read by :func:`read_table`; every run
+record and sidecar read as a whole is read by :func:`read_json`. :func:`write_table` and
+:func:`write_json` are atomic (:func:`audiotex.files.atomic_output`); read errors are
+:class:`~audiotex.errors.AudiotexError` naming the file and what it should have been.
 """
 from __future__ import annotations
 

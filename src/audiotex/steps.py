@@ -321,7 +321,7 @@ def _number(value: Any) -> float:
 def metrics_file(row_id: str, output_audio: str | os.PathLike, style_audio: str | os.PathLike,
                  content_audio: str | os.PathLike | None, synthesized_npy: str | os.PathLike,
                  inversion_json: str | os.PathLike, dst_tsv: str | os.PathLike) -> dict[str, Any]:
-    """Compute one result's metrics and write them as a one-row TSV (columns :data:`audiotex.metrics.METRIC_COLUMNS`).
+    """Compute one result's metrics and write them as a one-row TSV (:data:`audiotex.metrics.METRIC_COLUMNS`).
 
     Columns: :func:`audiotex.metrics.audio_metrics` (texture distance and its reference, copy score, the
     two-sample test, content and transfer metrics); ``spectral_convergence`` (inversion); ``style_loss``,
