@@ -17,10 +17,8 @@ Each runs in its own fresh folder, one after the other in this run. Then ``--def
 from __future__ import annotations
 
 import argparse
-import csv
 import os
 import platform
-import shutil
 import subprocess
 import sys
 import tempfile
@@ -29,7 +27,10 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 DEMO = ROOT / "data" / "demo"
-WORKFLOW_FILES = ("Snakefile", "config.yaml", "rules", "scripts", "schemas", "profiles", "envs", "report")
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from plan import copy_workflow  # noqa: E402 - a sibling script, not a package
+
+from audiotex.records import append_table  # noqa: E402
 SHORT = ["preset=fast", "iterations=10", "n_iter=16", "device=cpu", "input_duration=3", "checkpoint_every=0"]
 
 
@@ -47,13 +48,7 @@ def write_manifest(path: Path, n_rows: int) -> list[str]:
 def _workdir(tmp: Path, n_rows: int) -> tuple[Path, list[str]]:
     work = tmp / "workflow"
     work.mkdir()
-    for name in WORKFLOW_FILES:
-        src = ROOT / name
-        if src.is_dir():
-            shutil.copytree(src, work / name, ignore=shutil.ignore_patterns("__pycache__"))
-        elif src.exists():
-            shutil.copy2(src, work / name)
-    (work / "data").symlink_to(ROOT / "data", target_is_directory=True)
+    copy_workflow(work)
     return work, write_manifest(work / "manifest.tsv", n_rows)
 
 
@@ -138,21 +133,16 @@ def main() -> None:
         results.append(("10 s default", "in-process", "", args.default_rows,
                         in_process(args.default_rows, default, args.device)))
 
-    out = Path(args.out)
-    new = not out.exists()
-    out.parent.mkdir(parents=True, exist_ok=True)
-    with open(out, "a", newline="") as fh:
-        writer = csv.writer(fh, delimiter="\t", lineterminator="\n")
-        if new:
-            writer.writerow(["date", "machine", "rows_kind", "path", "shards", "rows", "seconds", "rows_per_minute",
-                             "ratio_to_in_process"])
-        for kind, path, shards, rows, seconds in results:
-            ratio = f"{seconds / base:.2f}" if base and kind == "short fast" else ""
-            per_minute = 60 * rows / seconds
-            print(f"{kind:12s} {path:10s} shards={shards!s:3s} {rows} rows in {seconds:7.1f} s: "
-                  f"{per_minute:6.1f} rows/min" + (f", {ratio}x the in-process time" if ratio else ""), flush=True)
-            writer.writerow([time.strftime("%Y-%m-%d"), f"{platform.machine()} {os.cpu_count()} cpus", kind, path,
-                             shards, rows, round(seconds, 1), round(per_minute, 2), ratio])
+    columns = ["date", "machine", "rows_kind", "path", "shards", "rows", "seconds", "rows_per_minute",
+               "ratio_to_in_process"]
+    for kind, path, shards, rows, seconds in results:
+        ratio = f"{seconds / base:.2f}" if base and kind == "short fast" else ""
+        per_minute = 60 * rows / seconds
+        print(f"{kind:12s} {path:10s} shards={shards!s:3s} {rows} rows in {seconds:7.1f} s: "
+              f"{per_minute:6.1f} rows/min" + (f", {ratio}x the in-process time" if ratio else ""), flush=True)
+        values = [time.strftime("%Y-%m-%d"), f"{platform.machine()} {os.cpu_count()} cpus", kind, path, shards,
+                  rows, round(seconds, 1), round(per_minute, 2), ratio]
+        append_table(args.out, [dict(zip(columns, values))], columns)
 
 
 if __name__ == "__main__":

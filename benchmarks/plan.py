@@ -10,7 +10,6 @@ number of jobs planned, printed and appended to the TSV with the machine and dat
 from __future__ import annotations
 
 import argparse
-import csv
 import os
 import platform
 import re
@@ -20,6 +19,8 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+
+from audiotex.records import append_table
 
 ROOT = Path(__file__).resolve().parents[1]
 DEMO = ROOT / "data" / "demo"
@@ -77,22 +78,15 @@ def main() -> None:
     ap.add_argument("--label", default="", help="a word for the TSV (e.g. before/after)")
     ap.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "plan.tsv"))
     args = ap.parse_args()
-    out = Path(args.out)
-    new = not out.exists()
-    out.parent.mkdir(parents=True, exist_ok=True)
-    with open(out, "a", newline="") as fh:
-        writer = csv.writer(fh, delimiter="\t", lineterminator="\n")
-        if new:
-            writer.writerow(["date", "machine", "label", "rows", "config", "jobs", "seconds", "peak_mib"])
-        # ascending sizes, so that each run's peak is a new maximum of RUSAGE_CHILDREN
-        for n in sorted(args.rows):
-            result = plan_once(n, args.config)
-            print(f"{n} rows ({result['config'] or 'defaults'}): {result['jobs']} jobs planned in "
-                  f"{result['seconds']} s, peak {result['peak_mib']} MiB", flush=True)
-            writer.writerow([time.strftime("%Y-%m-%d"), f"{platform.machine()} {os.cpu_count()} cpus",
-                             args.label, n, result["config"], result["jobs"], result["seconds"],
-                             result["peak_mib"]])
-            fh.flush()
+    columns = ["date", "machine", "label", "rows", "config", "jobs", "seconds", "peak_mib"]
+    # ascending sizes, so that each run's peak is a new maximum of RUSAGE_CHILDREN
+    for n in sorted(args.rows):
+        result = plan_once(n, args.config)
+        print(f"{n} rows ({result['config'] or 'defaults'}): {result['jobs']} jobs planned in "
+              f"{result['seconds']} s, peak {result['peak_mib']} MiB", flush=True)
+        values = [time.strftime("%Y-%m-%d"), f"{platform.machine()} {os.cpu_count()} cpus", args.label, n,
+                  result["config"], result["jobs"], result["seconds"], result["peak_mib"]]
+        append_table(args.out, [dict(zip(columns, values))], columns)
 
 
 if __name__ == "__main__":

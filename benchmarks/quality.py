@@ -120,8 +120,9 @@ def find_clips(spec: str, speech: bool) -> list[Path]:
     return chosen
 
 
-def settings_list(args: argparse.Namespace) -> list[tuple[str, dict[str, Any]]]:
-    """(name, validated settings) for every preset and variant, with --iterations applied."""
+def settings_list(args: argparse.Namespace, kind: str = "texture") -> list[tuple[str, dict[str, Any]]]:
+    """(name, validated settings) for every preset and variant, resolved as ``kind`` (a transfer resolves as a
+    manifest row with a content does), with --iterations applied."""
     from audiotex import params as P
     from audiotex.errors import AudiotexError
 
@@ -132,7 +133,7 @@ def settings_list(args: argparse.Namespace) -> list[tuple[str, dict[str, Any]]]:
         if args.iterations is not None:
             layer = {**layer, "iterations": args.iterations}
         try:
-            resolved.append((name, P.resolve(layer, source=f"--variant {name}")))
+            resolved.append((name, P.resolve(layer, source=f"--variant {name}", kind=kind)))
         except AudiotexError as err:
             sys.exit(f"error: {err}")
     return resolved
@@ -269,14 +270,9 @@ def run_one(clip: Path, name: str, settings: dict[str, Any], device: str, work: 
 
 
 def write_results(path: Path, header: str, rows: list[dict[str, Any]]) -> None:
-    from audiotex.files import atomic_output
-    from audiotex.metrics import format_value
+    from audiotex.records import write_table
 
-    with atomic_output(path) as tmp, open(tmp, "w") as fh:
-        fh.write(f"# audiotex quality benchmark; {header}\n")
-        fh.write("\t".join(COLUMNS) + "\n")
-        for row in rows:
-            fh.write("\t".join(format_value(row.get(c)) for c in COLUMNS) + "\n")
+    write_table(path, rows, COLUMNS, comment=f"audiotex quality benchmark; {header}")
 
 
 def write_rhythm(out: Path, clip: str, curves: dict[str, dict[str, np.ndarray]]) -> list[Path]:

@@ -34,7 +34,7 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from quality import DEMO, REPO, machine_description, parse_variant  # noqa: E402
+from quality import DEMO, REPO, machine_description, parse_variant, settings_list  # noqa: E402
 
 #: name -> (content recording, style recording): contents speech, drums and a sustained guitar chord;
 #: styles noisy (water, vinyl), crackling (fire, vinyl), tonal (machinery hum, guitar) and rhythmic (drums).
@@ -81,25 +81,6 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def settings_list(args: argparse.Namespace) -> list[tuple[str, dict[str, Any]]]:
-    """(name, settings) for every preset and variant, resolved as a transfer (a manifest row with a content
-    resolves the same way), with --iterations applied."""
-    from audiotex import params as P
-    from audiotex.errors import AudiotexError
-
-    runs = [(name, {"preset": name}) for name in filter(None, (s.strip() for s in args.presets.split(",")))]
-    runs += [(name, overrides) for name, overrides in args.variant]
-    resolved = []
-    for name, layer in runs:
-        if args.iterations is not None:
-            layer = {**layer, "iterations": args.iterations}
-        try:
-            resolved.append((name, P.resolve(layer, source=f"--variant {name}", kind="transfer")))
-        except AudiotexError as err:
-            sys.exit(f"error: {err}")
-    return resolved
-
-
 def run_pair(content_path: Path, style_path: Path, settings: dict[str, Any], device: str, work: Path,
              content_seconds: float, style_seconds: float, metrics_sr: int) -> dict[str, Any]:
     """Decode, analyse, transfer and invert one pair with ``settings``; score it. Returns a row (no names)."""
@@ -128,14 +109,9 @@ def run_pair(content_path: Path, style_path: Path, settings: dict[str, Any], dev
 
 
 def write_results(path: Path, header: str, rows: list[dict[str, Any]]) -> None:
-    from audiotex.files import atomic_output
-    from audiotex.metrics import format_value
+    from audiotex.records import write_table
 
-    with atomic_output(path) as tmp, open(tmp, "w") as fh:
-        fh.write(f"# audiotex transfer benchmark; {header}\n")
-        fh.write("\t".join(COLUMNS) + "\n")
-        for row in rows:
-            fh.write("\t".join(format_value(row.get(c)) for c in COLUMNS) + "\n")
+    write_table(path, rows, COLUMNS, comment=f"audiotex transfer benchmark; {header}")
 
 
 def plot(path: Path, rows: list[dict[str, Any]], names: list[str]) -> None:
@@ -238,7 +214,7 @@ def main(argv: list[str] | None = None) -> int:
     unknown = [p for p in chosen if p not in PAIRS]
     if unknown:
         sys.exit(f"error: unknown pair(s) {', '.join(unknown)}; known: {', '.join(PAIRS)}")
-    runs = settings_list(args)
+    runs = settings_list(args, kind="transfer")
     names = [name for name, _ in runs]
     header = (machine_description(args.device) + f"; content_seconds={args.content_seconds:g}; style_seconds="
               f"{args.style_seconds:g}; metrics_sr={args.metrics_sr}; torch_threads={args.threads}; "

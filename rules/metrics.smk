@@ -1,6 +1,6 @@
 # Quality metrics of every result (texture statistics, copy score, inversion fidelity, final losses):
 # one TSV row per manifest row (results/metrics/{id}.tsv), one table per shard, then one table for the
-# whole run (see audiotex.metrics).
+# whole run (see audiotex.metrics for the measures, audiotex.steps.metrics_file for the files).
 rule metrics:
     input:
         inverted=rules.invert.output.record,

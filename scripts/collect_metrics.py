@@ -2,7 +2,7 @@
 import sys
 
 from audiotex.jobs import run_job
-from audiotex.metrics import collect_metrics
+from audiotex.steps import collect_metrics
 
 smk = snakemake  # noqa: F821 - injected by Snakemake
 sys.exit(run_job(smk.log[0], f"collect {len(smk.input)} metrics rows",

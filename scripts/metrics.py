@@ -2,8 +2,7 @@
 import sys
 
 from audiotex.jobs import run_job
-from audiotex.metrics import collect_metrics
-from audiotex.steps import metrics_files, raise_for_failed_rows
+from audiotex.steps import collect_metrics, metrics_files, raise_for_failed_rows
 
 smk = snakemake  # noqa: F821 - injected by Snakemake
 rows = [dict(row) for row in smk.params.rows]

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from audiotex import metrics as M
+from audiotex import steps
 from audiotex.audio import load_audio, write_audio
 from audiotex.errors import AudiotexError
 
@@ -154,8 +155,8 @@ def test_metrics_file_writes_one_row_with_the_expected_columns(tmp_path, clips):
     write_audio(content_path, clips["speech"], SR)
     audio, npy, inversion = _fake_result(tmp_path, shaped_noise(clips["fire"][: 4 * SR]))
 
-    M.metrics_file("tex", audio, style_path, None, npy, inversion, tmp_path / "tex.tsv", {})
-    M.metrics_file("tr", audio, style_path, content_path, npy, inversion, tmp_path / "tr.tsv", {})
+    steps.metrics_file("tex", audio, style_path, None, npy, inversion, tmp_path / "tex.tsv")
+    steps.metrics_file("tr", audio, style_path, content_path, npy, inversion, tmp_path / "tr.tsv")
     (texture,) = _read(tmp_path / "tex.tsv")
     (transfer,) = _read(tmp_path / "tr.tsv")
     assert list(texture) == list(M.METRIC_COLUMNS)
@@ -176,7 +177,7 @@ def test_metrics_file_writes_one_row_with_the_expected_columns(tmp_path, clips):
     assert all(texture[c] == "" for c in M.TRANSFER_COLUMNS)
     assert all(np.isfinite(float(transfer[c])) for c in M.TRANSFER_COLUMNS)
 
-    n = M.collect_metrics([tmp_path / "tex.tsv", tmp_path / "tr.tsv"], tmp_path / "all.tsv")
+    n = steps.collect_metrics([tmp_path / "tex.tsv", tmp_path / "tr.tsv"], tmp_path / "all.tsv")
     assert n == 2
     assert [row["id"] for row in _read(tmp_path / "all.tsv")] == ["tex", "tr"]
 
@@ -186,10 +187,10 @@ def test_metrics_file_names_missing_inputs(tmp_path, clips):
     write_audio(style_path, clips["fire"], SR)
     audio, npy, _ = _fake_result(tmp_path, clips["fire"][: 2 * SR])
     with pytest.raises(AudiotexError, match="missing.json"):
-        M.metrics_file("x", audio, style_path, None, npy, tmp_path / "missing.json", tmp_path / "x.tsv", {})
+        steps.metrics_file("x", audio, style_path, None, npy, tmp_path / "missing.json", tmp_path / "x.tsv")
     assert not (tmp_path / "x.tsv").exists()
     with pytest.raises(AudiotexError, match="nope.tsv"):
-        M.collect_metrics([tmp_path / "nope.tsv"], tmp_path / "all.tsv")
+        steps.collect_metrics([tmp_path / "nope.tsv"], tmp_path / "all.tsv")
 
 
 # --------------------------------------------------------------------------------------------------------

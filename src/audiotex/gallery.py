@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import base64
 import collections
-import csv
 import json
 import math
 import os
@@ -24,6 +23,7 @@ from typing import Any, Mapping, Sequence
 
 from .errors import AudiotexError
 from .files import atomic_output
+from .records import read_json, read_table
 
 #: How many rows (the first, in id order) a standalone page embeds the media of; the rest are linked.
 EMBED_MEDIA_ROWS = 25
@@ -46,38 +46,25 @@ RUN_LABELS = ("Synthesis time", "Synthesis device", "Iterations", "Final loss", 
 _RECORD_COLUMNS = ("synthesis_seconds", "spectral_convergence")
 
 
-def _read_json(path: str | os.PathLike | None, row_id: str) -> dict[str, Any]:
-    """A JSON object from ``path``, or ``{}`` when ``path`` is ``None``."""
+def _run_record(path: str | os.PathLike | None, row_id: str) -> dict[str, Any]:
+    """A row's run record (a JSON object), or ``{}`` when the row names none."""
     if path is None:
         return {}
     try:
-        with open(path, encoding="utf-8") as fh:
-            data = json.load(fh)
-    except FileNotFoundError:
-        raise AudiotexError(f"row {row_id!r}: {path}: no such file") from None
-    except (OSError, ValueError) as err:
-        raise AudiotexError(f"row {row_id!r}: {path}: not a readable JSON file ({err})") from None
-    if not isinstance(data, dict):
-        raise AudiotexError(f"row {row_id!r}: {path}: expected a JSON object")
-    return data
+        return read_json(path, "a run record")
+    except AudiotexError as err:
+        raise AudiotexError(f"row {row_id!r}: {err}") from None
 
 
 def read_metrics_table(path: str | os.PathLike) -> tuple[list[str], dict[str, dict[str, str]]]:
     """Read a metrics TSV with an ``id`` column: ``(metric column names, {id: {column: text}})``."""
-    path = Path(path)
-    try:
-        with open(path, newline="") as fh:
-            reader = csv.DictReader(fh, delimiter="\t")
-            table = list(reader)
-            fields = list(reader.fieldnames or [])
-    except OSError as err:
-        raise AudiotexError(f"{path}: cannot read the metrics table ({err})") from None
+    fields, table = read_table(path, "the metrics table")
     if "id" not in fields:
         raise AudiotexError(f"{path}: the metrics table has no 'id' column")
     return [f for f in fields if f != "id"], {row["id"]: row for row in table}
 
 
-def format_value(value: Any) -> str:
+def display_value(value: Any) -> str:
     """A short display form: floats (and float-looking text) to 4 significant digits, ``None`` as a dash."""
     if value is None or value == "":
         return "\u2014"
@@ -116,7 +103,7 @@ def format_seconds(seconds: Any) -> str:
 def table_cell(value: Any) -> float | str | None:
     """A table cell: a number rounded to 4 significant digits (sortable, short in JSON), text, or ``None``.
 
-    Rounding here rather than in the page keeps one formatting rule (:func:`format_value`'s) and a small page.
+    Rounding here rather than in the page keeps one formatting rule (:func:`display_value`'s) and a small page.
     """
     if value is None or value == "":
         return None
@@ -165,19 +152,19 @@ def run_record(synth: Mapping[str, Any], invert: Mapping[str, Any]) -> list[str 
     """One display value (or ``None``) per :data:`RUN_LABELS` entry, from the synthesis and inversion JSON."""
     values: dict[str, str] = {}
     if synth:
-        iterations = format_value(synth.get("iterations"))
+        iterations = display_value(synth.get("iterations"))
         if synth.get("resumed_from"):
-            iterations += f" (resumed from {format_value(synth['resumed_from'])})"
+            iterations += f" (resumed from {display_value(synth['resumed_from'])})"
         values.update({"Synthesis time": format_seconds(synth.get("wall_seconds")),
-                       "Synthesis device": format_value(synth.get("device")), "Iterations": iterations})
+                       "Synthesis device": display_value(synth.get("device")), "Iterations": iterations})
         final = synth.get("final_losses") or {}
         if isinstance(final, Mapping) and "loss" in final:
-            values["Final loss"] = format_value(float(final["loss"]))
+            values["Final loss"] = display_value(float(final["loss"]))
     if invert:
         values.update({"Inversion time": format_seconds(invert.get("wall_seconds")),
-                       "Spectral convergence": format_value(invert.get("spectral_convergence"))})
+                       "Spectral convergence": display_value(invert.get("spectral_convergence"))})
         if invert.get("device") and invert.get("device") != synth.get("device"):
-            values["Inversion device"] = format_value(invert.get("device"))
+            values["Inversion device"] = display_value(invert.get("device"))
     return [values.get(label) for label in RUN_LABELS]
 
 
@@ -190,8 +177,8 @@ def _shown_settings(row: Mapping[str, Any], synth: Mapping[str, Any]) -> dict[st
     if settings is None:
         settings = {k: synth[k] for k in ("sr", "n_fft", "hop_length") if k in synth}
         settings.update(synth.get("settings") or {})
-    shown = {key: format_value(value) for key, value in settings.items()}
-    shown.update({key: format_value(value) for key, value in (row.get("overrides") or {}).items()})
+    shown = {key: display_value(value) for key, value in settings.items()}
+    shown.update({key: display_value(value) for key, value in (row.get("overrides") or {}).items()})
     return shown
 
 
@@ -233,7 +220,7 @@ def gallery_data(rows: Sequence[Mapping[str, Any]], page_dir: str | os.PathLike,
         metric_columns = [c for c in metric_columns if any(m.get(c) not in (None, "") for m in metrics.values())]
     record_columns = [c for c in _RECORD_COLUMNS if c not in metric_columns]
 
-    records = [(_read_json(row.get("synth_json"), str(row["id"])), _read_json(row.get("invert_json"), str(row["id"])))
+    records = [(_run_record(row.get("synth_json"), str(row["id"])), _run_record(row.get("invert_json"), str(row["id"])))
                for row in ordered]
     shown = [_shown_settings(row, synth) for row, (synth, _) in zip(ordered, records)]
     common = _common_settings(shown)

@@ -13,24 +13,18 @@ Three questions are asked of an output texture:
   waveform, so it should score about like a different real excerpt (:func:`copy_score_reference`).
 * **Did the inversion work?** :func:`spectral_convergence` of the Griffin-Lim result.
 
-:func:`metrics_file` and :func:`collect_metrics` are the file-level steps the workflow runs.
+:func:`audio_metrics` gathers them for one output; the workflow's file-level steps
+(:func:`audiotex.steps.metrics_file`, :func:`audiotex.steps.collect_metrics`) read and write the files.
 """
 from __future__ import annotations
 
-import csv
-import json
 import math
-import os
-from pathlib import Path
 from typing import Any, Iterable, Mapping
 
 import librosa
 import numpy as np
-import soundfile as sf
 from scipy.fft import next_fast_len
 
-from .errors import AudiotexError
-from .files import atomic_output
 
 #: Octave modulation bands (Hz) of :func:`texture_statistics`: 0.5-1, 1-2, ..., 32-64.
 MODULATION_EDGES: tuple[float, ...] = (0.5, 1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0)
@@ -43,7 +37,7 @@ STATISTIC_GROUPS: tuple[str, ...] = ("mean", "cv", "skewness", "kurtosis", "corr
 DISTANCE_FLOORS: dict[str, float] = {"mean": 0.0, "cv": 0.0, "skewness": 1.0, "kurtosis": 0.0,
                                      "correlation": 0.5, "modulation": 0.0}
 
-#: Columns of the TSV written by :func:`metrics_file`, in order.
+#: Columns of the TSV written by :func:`audiotex.steps.metrics_file`, in order.
 METRIC_COLUMNS: tuple[str, ...] = (
     "id", "texture_distance", "texture_distance_reference", "texture_distance_norm", "copy_score",
     "copy_score_reference", "two_sample_accuracy", "two_sample_floor", "spectral_convergence", "style_loss",
@@ -564,44 +558,6 @@ def two_sample_floor(y: np.ndarray, sr: int, min_seconds: float = 2.0, **kwargs:
     return two_sample_accuracy(parts[0], parts[1], sr, **kwargs)
 
 
-# --------------------------------------------------------------------------------------------------------
-# File-level steps
-
-
-def _read_json(path: str | os.PathLike, what: str) -> dict[str, Any]:
-    path = Path(path)
-    try:
-        return json.loads(path.read_text())
-    except FileNotFoundError:
-        raise AudiotexError(f"{path}: no such file ({what})") from None
-    except (OSError, ValueError) as err:
-        raise AudiotexError(f"{path}: not a readable JSON file ({what}: {err})") from None
-
-
-def _native_rate(path: str | os.PathLike) -> int:
-    try:
-        return int(sf.info(str(path)).samplerate)
-    except Exception as err:  # noqa: BLE001 - any failure here is an unreadable file
-        raise AudiotexError(f"{path}: cannot read audio header ({err})") from None
-
-
-def _number(value: Any) -> float:
-    try:
-        out = float(value)
-    except (TypeError, ValueError):
-        return float("nan")
-    return out
-
-
-def format_value(value: Any) -> str:
-    """A TSV cell: empty for ``None``/NaN, 6 significant digits for floats."""
-    if value is None:
-        return ""
-    if isinstance(value, float):
-        return "" if math.isnan(value) else f"{value:.6g}"
-    return str(value)
-
-
 def audio_metrics(output: np.ndarray, style: np.ndarray, sr: int,
                   content: np.ndarray | None = None) -> dict[str, float | None]:
     """The metrics of an output against its style (and content), all signals at ``sr``.
@@ -628,104 +584,3 @@ def audio_metrics(output: np.ndarray, style: np.ndarray, sr: int,
         "content_distance": None if content is None else content_distance(output, content, sr),
         **(dict.fromkeys(TRANSFER_COLUMNS) if content is None else transfer_metrics(output, content, style, sr)),
     }
-
-
-def metrics_file(row_id: str, output_audio: str | os.PathLike, style_audio: str | os.PathLike,
-                 content_audio: str | os.PathLike | None, synthesized_npy: str | os.PathLike,
-                 inversion_json: str | os.PathLike, dst_tsv: str | os.PathLike,
-                 settings: Mapping[str, Any] | None = None) -> dict[str, Any]:
-    """Compute one result's metrics and write them as a one-row TSV (columns :data:`METRIC_COLUMNS`).
-
-    Columns: ``texture_distance`` (output vs whole style clip), ``texture_distance_reference`` (the style's
-    two halves) and ``texture_distance_norm`` (:func:`normalised_texture_distance`, equal-length excerpts);
-    ``copy_score`` and ``copy_score_reference``; ``two_sample_accuracy`` and ``two_sample_floor`` (textures);
-    ``spectral_convergence`` (inversion); ``style_loss``,
-    ``content_loss`` (final optimiser losses); ``content_distance`` and :data:`TRANSFER_COLUMNS` (transfers
-    only); lengths and wall times.
-
-    The output is read at its own sample rate; style and content are read at the same rate (normally
-    they already are: the workflow decodes everything at ``sr``). Values that do not apply (a reference
-    for a style clip shorter than 4 s, content metrics of a texture) are written as empty cells.
-
-    Args:
-        row_id: the manifest row.
-        output_audio: the synthesized WAV.
-        style_audio, content_audio: the decoded inputs (``content_audio`` ``None`` for a texture).
-        synthesized_npy: the synthesized spectrogram; its JSON sidecar supplies ``final_losses`` and the
-            synthesis wall time.
-        inversion_json: the dict :func:`audiotex.steps.invert_file` returned, as JSON (spectral
-            convergence, wall time).
-        dst_tsv: the TSV to write.
-        settings: the metrics stage's settings (no keys are read at present; accepted so the workflow
-            can rerun metrics when some are added).
-
-    Returns:
-        The row as a dict.
-    """
-    from .audio import load_audio
-    from .spectrogram import sidecar_path
-
-    del settings  # the metrics stage has no parameters yet
-    sr = _native_rate(output_audio)
-    output = load_audio(output_audio, sr)
-    style = load_audio(style_audio, sr)
-    synth_meta = _read_json(sidecar_path(synthesized_npy), "the synthesized spectrogram's sidecar")
-    inversion = _read_json(inversion_json, "the inversion result")
-    losses = synth_meta.get("final_losses") or {}
-
-    content = None if content_audio is None else load_audio(content_audio, sr)
-    row: dict[str, Any] = {
-        "id": row_id,
-        **audio_metrics(output, style, sr, content),
-        "spectral_convergence": _number(inversion.get("spectral_convergence")),
-        "style_loss": _number(losses.get("style")),
-        "content_loss": _number(losses.get("content")),
-        "output_seconds": len(output) / sr,
-        "style_seconds": len(style) / sr,
-        "synthesis_seconds": _number(synth_meta.get("wall_seconds")),
-        "inversion_seconds": _number(inversion.get("wall_seconds")),
-    }
-    write_rows(dst_tsv, [row], METRIC_COLUMNS)
-    return row
-
-
-def write_rows(dst_tsv: str | os.PathLike, rows: list[Mapping[str, Any]], columns: Iterable[str]) -> None:
-    """Write ``rows`` as a tab-separated table with a header, atomically; missing values are empty cells."""
-    columns = list(columns)
-    with atomic_output(dst_tsv) as tmp, open(tmp, "w", newline="") as fh:
-        writer = csv.writer(fh, delimiter="\t", lineterminator="\n")
-        writer.writerow(columns)
-        for row in rows:
-            writer.writerow([format_value(row.get(c)) for c in columns])
-
-
-def read_rows(path: str | os.PathLike) -> list[dict[str, str]]:
-    """Read a TSV written by :func:`write_rows` (values as strings)."""
-    path = Path(path)
-    try:
-        with open(path, newline="") as fh:
-            return list(csv.DictReader(fh, delimiter="\t"))
-    except FileNotFoundError:
-        raise AudiotexError(f"{path}: no such file (a metrics table)") from None
-
-
-def collect_metrics(tsv_paths: Iterable[str | os.PathLike], dst_tsv: str | os.PathLike) -> int:
-    """Concatenate per-row metric TSVs into ``dst_tsv``; columns are the union, in first-seen order.
-
-    Returns:
-        The number of rows written.
-
-    Raises:
-        AudiotexError: naming a file that is missing or has no data row.
-    """
-    rows: list[dict[str, str]] = []
-    columns: list[str] = []
-    for path in tsv_paths:
-        found = read_rows(path)
-        if not found:
-            raise AudiotexError(f"{path}: metrics table has no data row")
-        for row in found:
-            columns += [c for c in row if c not in columns]
-        rows += found
-    write_rows(dst_tsv, rows, columns or METRIC_COLUMNS)
-    return len(rows)

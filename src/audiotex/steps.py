@@ -7,21 +7,21 @@ missing keys fall back to the built-in defaults.
 """
 from __future__ import annotations
 
-import csv
 import json
 import os
 import time
 import traceback
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Mapping, Sequence, TextIO
+from typing import Any, Callable, Iterable, Mapping, Sequence, TextIO
 
 import numpy as np
+import soundfile as sf
 
 from . import params as P
 from .audio import load_audio, write_audio
 from .errors import AudiotexError
-from .files import atomic_output
+from .records import read_json, read_table, table_columns, write_json, write_table
 from .spectrogram import frames_for, hop_for, load_spectrogram, log_spectrogram, save_spectrogram, sidecar_path
 
 
@@ -68,20 +68,13 @@ def loss_log_path(npy_path: str | os.PathLike) -> Path:
 
 def write_loss_log(path: str | os.PathLike, rows: list[dict[str, float]]) -> None:
     """Write per-iteration loss rows as a TSV (columns: iteration, loss, each term, seconds)."""
-    columns: list[str] = []
-    for row in rows:
-        columns += [k for k in row if k not in columns]
-    with atomic_output(path) as tmp, open(tmp, "w", newline="") as fh:
-        writer = csv.DictWriter(fh, fieldnames=columns, delimiter="\t", extrasaction="ignore")
-        writer.writeheader()
-        for row in rows:
-            writer.writerow({k: (f"{v:.6g}" if isinstance(v, float) else v) for k, v in row.items()})
+    write_table(path, rows)
 
 
 def read_loss_log(path: str | os.PathLike) -> list[dict[str, float]]:
     """Read a loss log written by :func:`write_loss_log`."""
-    with open(path, newline="") as fh:
-        return [{k: float(v) for k, v in row.items() if v != ""} for row in csv.DictReader(fh, delimiter="\t")]
+    rows = read_table(path, "a loss log")[1]
+    return [{k: float(v) for k, v in row.items() if v != ""} for row in rows]
 
 
 def _check_compatible(style_meta: Mapping[str, Any], content_meta: Mapping[str, Any],
@@ -310,7 +303,93 @@ def _refine_to_statistics(y: np.ndarray, meta: Mapping[str, Any], s: Mapping[str
 
 def read_sidecar(npy_path: str | os.PathLike) -> dict[str, Any]:
     """The JSON sidecar of a spectrogram file, as a dict."""
-    return json.loads(sidecar_path(npy_path).read_text())
+    return read_json(sidecar_path(npy_path), "a spectrogram's sidecar")
+
+
+def _native_rate(path: str | os.PathLike) -> int:
+    try:
+        return int(sf.info(str(path)).samplerate)
+    except Exception as err:  # noqa: BLE001 - any failure here is an unreadable file
+        raise AudiotexError(f"{path}: cannot read audio header ({err})") from None
+
+
+def _number(value: Any) -> float:
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return float("nan")
+
+
+def metrics_file(row_id: str, output_audio: str | os.PathLike, style_audio: str | os.PathLike,
+                 content_audio: str | os.PathLike | None, synthesized_npy: str | os.PathLike,
+                 inversion_json: str | os.PathLike, dst_tsv: str | os.PathLike) -> dict[str, Any]:
+    """Compute one result's metrics and write them as a one-row TSV (:data:`audiotex.metrics.METRIC_COLUMNS`).
+
+    Columns: :func:`audiotex.metrics.audio_metrics` (texture distance and its reference, copy score, the
+    two-sample test, content and transfer metrics); ``spectral_convergence`` (inversion); ``style_loss``,
+    ``content_loss`` (final optimiser losses); lengths and wall times.
+
+    The output is read at its own sample rate; style and content are read at the same rate (normally
+    they already are: the workflow decodes everything at ``sr``). Values that do not apply (a reference
+    for a style clip shorter than 4 s, content metrics of a texture) are written as empty cells. The
+    metrics have no settings: every parameter is fixed so that runs stay comparable.
+
+    Args:
+        row_id: the manifest row.
+        output_audio: the synthesized WAV.
+        style_audio, content_audio: the decoded inputs (``content_audio`` ``None`` for a texture).
+        synthesized_npy: the synthesized spectrogram; its JSON sidecar supplies ``final_losses`` and the
+            synthesis wall time.
+        inversion_json: the dict :func:`invert_file` returned, as JSON (spectral convergence, wall time).
+        dst_tsv: the TSV to write.
+
+    Returns:
+        The row as a dict.
+    """
+    from .metrics import METRIC_COLUMNS, audio_metrics
+
+    sr = _native_rate(output_audio)
+    output = load_audio(output_audio, sr)
+    style = load_audio(style_audio, sr)
+    synth_meta = read_json(sidecar_path(synthesized_npy), "the synthesized spectrogram's sidecar")
+    inversion = read_json(inversion_json, "the inversion result")
+    losses = synth_meta.get("final_losses") or {}
+
+    content = None if content_audio is None else load_audio(content_audio, sr)
+    row: dict[str, Any] = {
+        "id": row_id,
+        **audio_metrics(output, style, sr, content),
+        "spectral_convergence": _number(inversion.get("spectral_convergence")),
+        "style_loss": _number(losses.get("style")),
+        "content_loss": _number(losses.get("content")),
+        "output_seconds": len(output) / sr,
+        "style_seconds": len(style) / sr,
+        "synthesis_seconds": _number(synth_meta.get("wall_seconds")),
+        "inversion_seconds": _number(inversion.get("wall_seconds")),
+    }
+    write_table(dst_tsv, [row], METRIC_COLUMNS)
+    return row
+
+
+def collect_metrics(tsv_paths: Iterable[str | os.PathLike], dst_tsv: str | os.PathLike) -> int:
+    """Concatenate per-row metric TSVs into ``dst_tsv``; columns are the union, in first-seen order.
+
+    Returns:
+        The number of rows written.
+
+    Raises:
+        AudiotexError: naming a file that is missing or has no data row.
+    """
+    from .metrics import METRIC_COLUMNS
+
+    rows: list[dict[str, str]] = []
+    for path in tsv_paths:
+        found = read_table(path, "a metrics table")[1]
+        if not found:
+            raise AudiotexError(f"{path}: metrics table has no data row")
+        rows += found
+    write_table(dst_tsv, rows, table_columns(rows) or METRIC_COLUMNS)
+    return len(rows)
 
 
 # --- shards: many rows in one process ------------------------------------------------------------------
@@ -355,8 +434,8 @@ def outputs_up_to_date(outputs: Sequence[str | os.PathLike], inputs: Sequence[st
 def _recorded(path: str | os.PathLike, keys: Sequence[str]) -> dict[str, Any] | None:
     """``keys`` of a JSON file, normalised through JSON; ``None`` if it is missing or unreadable."""
     try:
-        data = json.loads(Path(path).read_text())
-    except (OSError, ValueError):
+        data = read_json(path, "a run record")
+    except AudiotexError:
         return None
     return {k: data.get(k) for k in keys}
 
@@ -502,22 +581,19 @@ def invert_files(rows: Sequence[Mapping[str, Any]], *, device: str = "auto",
     def invert_row(row: Mapping[str, Any]) -> str:
         result = invert_file(row["npy"], row["wav"], row["settings"], device=device)
         result["settings"] = P.stage_settings(_full(row["settings"]), "invert")
-        with atomic_output(row["report"]) as tmp:
-            tmp.write_text(json.dumps(result, indent=2, sort_keys=True, default=str) + "\n")
+        write_json(row["report"], result)
         return f"spectral convergence {result['spectral_convergence']:.4f} on {result['device']}"
 
     return _in_row_order(rows, skipped + run_rows(todo, invert_row, log))
 
 
 def metrics_files(rows: Sequence[Mapping[str, Any]], log: TextIO | None = None) -> list[RowResult]:
-    """Compute several rows' metrics in one process (:func:`audiotex.metrics.metrics_file` per row).
+    """Compute several rows' metrics in one process (:func:`metrics_file` per row).
 
     Args:
         rows: dicts with ``id``, ``audio``, ``inversion`` (the invert record), ``style``, ``content``
             (decoded audio; content empty for a texture), ``synthesized`` (the spectrogram) and ``tsv``.
     """
-    from .metrics import metrics_file
-
     def inputs(row: Mapping[str, Any]) -> list[Any]:
         return [row["audio"], row["inversion"], row["style"], row.get("content"), row["synthesized"],
                 sidecar_path(row["synthesized"])]
@@ -571,10 +647,8 @@ def write_shard_record(results: Sequence[RowResult], dst: str | os.PathLike) -> 
         AudiotexError: from :func:`raise_for_failed_rows`; nothing is written then, so Snakemake reruns the
             shard, and the rerun redoes only the failed and unfinished rows.
     """
-    from .metrics import write_rows
-
     raise_for_failed_rows(results)
-    write_rows(dst, [{"id": r.id, "status": r.status, "seconds": round(r.seconds, 3), "message": r.message}
+    write_table(dst, [{"id": r.id, "status": r.status, "seconds": round(r.seconds, 3), "message": r.message}
                      for r in results], SHARD_RECORD_COLUMNS)
     done = sum(r.status == "done" for r in results)
     return f"{done} rows done, {len(results) - done} up to date -> {dst}"
