@@ -353,7 +353,8 @@ def test_killed_shard_reruns_only_unfinished_rows_from_their_checkpoints(tmp_pat
 
     workdir = copy_workflow(tmp_path / "workflow")
     header = ["id", "style", "content", "iterations"]
-    write_manifest(workdir / "manifest.tsv", header, [["first", FIRE, "", ""], ["long", STREAM, "", "60"]])
+    # long enough that it cannot finish between the checks below and the kill, batched with "first" or not
+    write_manifest(workdir / "manifest.tsv", header, [["first", FIRE, "", ""], ["long", STREAM, "", "300"]])
     config = [*TINY, "checkpoint_every=2", "shards=1"]
     target = "results/shards/synthesize/shard-0-of-1.tsv"
     checkpoint = workdir / "results" / "checkpoints" / "long.pt"
@@ -361,10 +362,12 @@ def test_killed_shard_reruns_only_unfinished_rows_from_their_checkpoints(tmp_pat
                            cwd=workdir, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     try:
         deadline = time.monotonic() + 300
-        while not checkpoint.exists() and time.monotonic() < deadline and job.poll() is None:
-            time.sleep(0.1)
+        first_npy = workdir / "results" / "synthesized" / "first.npy"
+        while not (checkpoint.exists() and first_npy.exists()) and time.monotonic() < deadline \
+                and job.poll() is None:
+            time.sleep(0.05)
         assert checkpoint.exists(), "the long row never saved a checkpoint"
-        time.sleep(1.0)  # a few more iterations
+        time.sleep(0.5)  # a few more iterations
     finally:
         os.killpg(job.pid, signal.SIGKILL)  # the whole job, as a lost node or preemption would
         job.wait()
@@ -376,7 +379,7 @@ def test_killed_shard_reruns_only_unfinished_rows_from_their_checkpoints(tmp_pat
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     assert _mtimes(workdir, "synthesized/first*") == first  # the finished row was not redone
     sidecar = json.loads((workdir / "results" / "synthesized" / "long.json").read_text())
-    assert sidecar["resumed_from"] and sidecar["resumed_from"] >= 2 and sidecar["iterations"] == 60
+    assert sidecar["resumed_from"] and sidecar["resumed_from"] >= 2 and sidecar["iterations"] == 300
     assert not checkpoint.exists()
     log = (workdir / "logs" / "synthesize" / "shard-0-of-1.log").read_text()
     assert "row first: up to date" in log and f"resumed from {sidecar['resumed_from']}" in log, log
