@@ -60,8 +60,9 @@ def _workdir(tmp: Path, n_rows: int) -> tuple[Path, list[str]]:
     return work, write_manifest(work / "manifest.tsv", n_rows)
 
 
-def through_workflow(n_rows: int, shards: int, settings: list[str] = SHORT) -> float:
-    """Wall seconds of ``snakemake --cores 2 --resources gpu=1`` rendering every row's audio."""
+def through_workflow(n_rows: int, shards: int, settings: tuple[str, ...] = tuple(SHORT)) -> float:
+    """Wall seconds of ``snakemake --cores 2 --resources gpu=1`` rendering every row's audio with ``settings``
+    (KEY=VALUE, the short rows' unless given)."""
     from audiotex.manifest import shard_rows
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -147,7 +148,7 @@ def main() -> None:
         else:
             results.append(("10 s default", "workflow", args.default_shards, args.default_rows,
                             through_workflow(args.default_rows, args.default_shards,
-                                             [*default, f"device={args.device}"])))
+                                             (*default, f"device={args.device}"))))
 
     out = Path(args.out)
     new = not out.exists()
