@@ -8,10 +8,12 @@ audio (decode -> spectrogram -> synthesize -> invert; no metrics, plots or galle
 
 - through the workflow, ``snakemake --cores 2 --resources gpu=1``, once per ``--shards`` value
   (0: one job per row), targets the rows' audio only;
-- through one Python process that runs the same steps in a loop (each clip decoded and analysed once).
+- through one Python process that runs the same steps in the loop a user would write: row after row,
+  ``steps.synthesize_file`` then ``steps.invert_file`` (each clip decoded and analysed once; no batching).
 
 Each runs in its own fresh folder, one after the other in this run. Then ``--default-rows`` rows of 10 s
-``default`` textures go through the in-process loop (on ``--device``). Wall times include start-up
+``default`` textures go through the in-process loop, or with ``--default-shards N`` through the workflow
+(on ``--device``). Wall times include start-up
 (interpreter, torch import). Results are printed and appended to the TSV with the machine and date.
 """
 from __future__ import annotations
@@ -31,6 +33,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from plan import copy_workflow  # noqa: E402 - a sibling script, not a package
 
 from audiotex.records import append_table  # noqa: E402
+IN_PROCESS = "in-process, row by row"  # the TSV's name for the loop below
 SHORT = ["preset=fast", "iterations=10", "n_iter=16", "device=cpu", "input_duration=3", "checkpoint_every=0"]
 
 
@@ -52,8 +55,9 @@ def _workdir(tmp: Path, n_rows: int) -> tuple[Path, list[str]]:
     return work, write_manifest(work / "manifest.tsv", n_rows)
 
 
-def through_workflow(n_rows: int, shards: int) -> float:
-    """Wall seconds of ``snakemake --cores 2 --resources gpu=1`` rendering every row's audio."""
+def through_workflow(n_rows: int, shards: int, settings: tuple[str, ...] = tuple(SHORT)) -> float:
+    """Wall seconds of ``snakemake --cores 2 --resources gpu=1`` rendering every row's audio with ``settings``
+    (KEY=VALUE, the short rows' unless given)."""
     from audiotex.manifest import shard_rows
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -61,7 +65,7 @@ def through_workflow(n_rows: int, shards: int) -> float:
         targets = [f"results/shards/invert/{name}.tsv" for name in shard_rows(ids, shards)]
         started = time.perf_counter()
         done = subprocess.run([sys.executable, "-m", "snakemake", "--cores", "2", "--resources", "gpu=1",
-                               "--config", *SHORT, f"shards={shards}", "--", *targets],
+                               "--config", *settings, f"shards={shards}", "--", *targets],
                               cwd=work, capture_output=True, text=True)
         seconds = time.perf_counter() - started
         if done.returncode != 0:
@@ -112,6 +116,9 @@ def main() -> None:
     ap.add_argument("--shards", type=int, nargs="*", default=[0, 4])
     ap.add_argument("--default-rows", type=int, default=1, help="10 s default-preset rows (0: skip)")
     ap.add_argument("--device", default="cpu", help="device of the default-preset rows")
+    ap.add_argument("--default-shards", type=int, default=None,
+                    help="run the default-preset rows through the workflow with this many shards (1: one shard, "
+                         "its rows synthesized as one batch) instead of the in-process loop")
     ap.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "bulk.tsv"))
     ap.add_argument("--loop", type=Path, help=argparse.SUPPRESS)  # internal: run the in-process loop
     ap.add_argument("--set", nargs="*", default=[], help=argparse.SUPPRESS)
@@ -124,21 +131,26 @@ def main() -> None:
     base = None
     if args.rows:
         base = in_process(args.rows, SHORT, "cpu")
-        results.append(("short fast", "in-process", "", args.rows, base))
+        results.append(("short fast", IN_PROCESS, "", args.rows, base))
         for shards in args.shards:
             results.append(("short fast", "workflow", shards, args.rows, through_workflow(args.rows, shards)))
             print(f"workflow, shards={shards}: {results[-1][-1]:.1f} s (in-process {base:.1f} s)", flush=True)
     if args.default_rows:
         default = ["preset=default", "input_duration=10", "duration=10", "checkpoint_every=0"]
-        results.append(("10 s default", "in-process", "", args.default_rows,
-                        in_process(args.default_rows, default, args.device)))
+        if args.default_shards is None:
+            results.append(("10 s default", IN_PROCESS, "", args.default_rows,
+                            in_process(args.default_rows, default, args.device)))
+        else:
+            results.append(("10 s default", "workflow", args.default_shards, args.default_rows,
+                            through_workflow(args.default_rows, args.default_shards,
+                                             (*default, f"device={args.device}"))))
 
     columns = ["date", "machine", "rows_kind", "path", "shards", "rows", "seconds", "rows_per_minute",
                "ratio_to_in_process"]
     for kind, path, shards, rows, seconds in results:
         ratio = f"{seconds / base:.2f}" if base and kind == "short fast" else ""
         per_minute = 60 * rows / seconds
-        print(f"{kind:12s} {path:10s} shards={shards!s:3s} {rows} rows in {seconds:7.1f} s: "
+        print(f"{kind:12s} {path:22s} shards={shards!s:3s} {rows} rows in {seconds:7.1f} s: "
               f"{per_minute:6.1f} rows/min" + (f", {ratio}x the in-process time" if ratio else ""), flush=True)
         values = [time.strftime("%Y-%m-%d"), f"{platform.machine()} {os.cpu_count()} cpus", kind, path, shards,
                   rows, round(seconds, 1), round(per_minute, 2), ratio]
