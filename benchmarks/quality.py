@@ -94,7 +94,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help="use at most this many seconds of each half (the style half from the start, the "
                              "held-out half from the middle): shorter, quicker runs")
     parser.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"), help="torch device")
-    add_parallel_arguments(parser, default_jobs=1)
+    add_parallel_arguments(parser, default_jobs=2)
     parser.add_argument("--no-baseline", dest="baseline", action="store_false",
                         help="skip the inversion-only rows (gl:<setting>: the held-out half's own spectrogram "
                              "through Griffin-Lim, the floor the inversion alone sets)")
