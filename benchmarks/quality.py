@@ -19,11 +19,12 @@ Results go to benchmarks/results/<name>.tsv (one row per clip and preset, a head
 machine and date), rewritten after every row so an interrupted run keeps what it finished.
 
 Example (quick check of the harness):
-    python benchmarks/quality.py --presets fast --clips env_fire,mus_drums --out benchmarks/results/smoke.tsv
+    python benchmarks/quality.py --presets fast --clips env_fire,mus_drums --jobs 2 --out benchmarks/results/smoke.tsv
 """
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime as dt
 import json
 import platform
@@ -33,7 +34,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable, Iterable, Iterator
 
 import numpy as np
 import soundfile as sf
@@ -47,7 +48,8 @@ AUDIO_SUFFIXES = {".wav", ".flac", ".ogg", ".mp3", ".opus"}
 COLUMNS = (
     "clip", "preset", "seconds", "sr", "iterations", "texture_distance", "texture_distance_reference",
     "texture_distance_norm", "texture_distance_heldout", "copy_score", "copy_score_reference",
-    "two_sample_accuracy", "two_sample_floor", "two_sample_excess", "spectral_convergence", "style_loss", "rhythm_similarity", "rhythm_similarity_reference", "decode_s", "spectrogram_s", "synthesize_s",
+    "two_sample_accuracy", "two_sample_floor", "two_sample_excess", "spectral_convergence", "style_loss",
+    "rhythm_similarity", "rhythm_similarity_reference", "cpu_s", "decode_s", "spectrogram_s", "synthesize_s",
     "invert_s", "metrics_s", "device",
 ) + tuple(f"norm_{group}" for group in STATISTIC_GROUPS) + (
     "settings",
@@ -92,6 +94,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help="use at most this many seconds of each half (the style half from the start, the "
                              "held-out half from the middle): shorter, quicker runs")
     parser.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"), help="torch device")
+    add_parallel_arguments(parser, default_jobs=2)
     parser.add_argument("--no-baseline", dest="baseline", action="store_false",
                         help="skip the inversion-only rows (gl:<setting>: the held-out half's own spectrogram "
                              "through Griffin-Lim, the floor the inversion alone sets)")
@@ -102,6 +105,30 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--out", type=Path, default=REPO / "benchmarks" / "results" / "quality.tsv",
                         help="results TSV (default: benchmarks/results/quality.tsv)")
     return parser.parse_args(argv)
+
+
+def add_parallel_arguments(parser: argparse.ArgumentParser, default_jobs: int) -> None:
+    """``--threads`` and ``--jobs``, shared by the benchmarks that run one process per task."""
+    parser.add_argument("--threads", type=int, default=1,
+                        help="torch CPU threads per run (default 1: on a shared CPU, idle threads spinning in "
+                             "wait would count as CPU seconds and slow everyone down)")
+    parser.add_argument("--jobs", type=int, default=default_jobs,
+                        help=f"runs at a time, each in its own process with --threads threads (default "
+                             f"{default_jobs})")
+
+
+@contextlib.contextmanager
+def task_results(function: Callable[[Any], Any], tasks: Iterable[Any], jobs: int) -> Iterator[Iterator[Any]]:
+    """``function`` over ``tasks``: in this process one after the other (``jobs`` 1), or in ``jobs`` fresh
+    (spawned) processes, results in the order they finish. Leaving the block stops the processes, so a
+    caller that returns early on an error leaves none running."""
+    if jobs <= 1:
+        yield map(function, tasks)
+        return
+    import multiprocessing
+
+    with multiprocessing.get_context("spawn").Pool(jobs) as pool:
+        yield pool.imap_unordered(function, tasks)
 
 
 def find_clips(spec: str, speech: bool) -> list[Path]:
@@ -219,6 +246,7 @@ def run_one(clip: Path, name: str, settings: dict[str, Any], device: str, work: 
 
     heldout = load_audio(heldout_wav, sr)
     synth_meta: dict[str, Any] = {}
+    cpu = time.process_time()
     started = time.perf_counter()
     if not baseline:
         synth_meta = synthesize_file(work / "source.npy", None, work / "out.npy",
@@ -229,6 +257,7 @@ def run_one(clip: Path, name: str, settings: dict[str, Any], device: str, work: 
     inversion = invert_file(work / ("source.npy" if baseline else "out.npy"), work / "out.wav", settings,
                             device=device)
     times["invert_s"] = time.perf_counter() - started
+    times["cpu_s"] = time.process_time() - cpu
 
     started = time.perf_counter()
     style, output = load_audio(style_wav, sr), load_audio(work / "out.wav", sr)
@@ -319,7 +348,8 @@ def write_rhythm(out: Path, clip: str, curves: dict[str, dict[str, np.ndarray]])
 def summarise(rows: list[dict[str, Any]], names: list[str]) -> str:
     """Per preset: medians of normalised distance, copy score and synthesis time; pairwise win rates."""
     lines = [f"{'preset':<16}{'clips':>6}{'dist_norm':>11}{'copy':>8}{'copy_ref':>9}{'spec_conv':>10}"
-             f"{'rhythm':>8}{'rhy_ref':>8}{'2s_acc':>8}{'2s_floor':>9}{'2s_exc':>8}{'2s_max':>8}{'synth_s':>9}"]
+             f"{'rhythm':>8}{'rhy_ref':>8}{'2s_acc':>8}{'2s_floor':>9}{'2s_exc':>8}{'2s_max':>8}{'synth_s':>9}"
+             f"{'cpu_s':>8}"]
     by_name = {n: [r for r in rows if r["preset"] == n] for n in names}
     for name, rs in by_name.items():
         if not rs:
@@ -333,7 +363,7 @@ def summarise(rows: list[dict[str, Any]], names: list[str]) -> str:
                      f"{med('rhythm_similarity'):>8.3f}{med('rhythm_similarity_reference'):>8.3f}"
                      f"{med('two_sample_accuracy'):>8.3f}{med('two_sample_floor'):>9.3f}"
                      f"{med('two_sample_excess'):>8.3f}{max(float(r['two_sample_excess']) for r in rs):>8.3f}"
-                     f"{med('synthesize_s'):>9.1f}")
+                     f"{med('synthesize_s'):>9.1f}{med('cpu_s'):>8.1f}")
     compared = [n for n in names if not n.startswith("gl:")]
     for a in compared:
         for b in compared:
@@ -347,15 +377,36 @@ def summarise(rows: list[dict[str, Any]], names: list[str]) -> str:
     return "\n".join(lines)
 
 
+def run_task(task: tuple[Path, str, dict[str, Any], bool, argparse.Namespace]) -> tuple[dict[str, Any], dict] | str:
+    """One (clip, setting) run in a temporary folder: (row, onset curves), or an error message."""
+    import torch
+
+    from audiotex.errors import AudiotexError
+
+    clip, name, settings, baseline, args = task
+    torch.set_num_threads(args.threads)
+    with tempfile.TemporaryDirectory(prefix="audiotex-bench-") as tmp:
+        try:
+            row, ac = run_one(clip, name, settings, args.device, Path(tmp), baseline=baseline,
+                              max_seconds=args.max_seconds)
+        except AudiotexError as err:
+            return f"{clip.name} / {name}: {err}"
+        if args.keep_audio is not None:
+            args.keep_audio.mkdir(parents=True, exist_ok=True)
+            shutil.copy(Path(tmp) / "out.wav", args.keep_audio / f"{clip.stem}.{name.replace(':', '_')}.wav")
+            for part in ("style", "heldout"):
+                shutil.copy(Path(tmp) / f"{part}.wav", args.keep_audio / f"{clip.stem}.{part}.wav")
+    return row, ac
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     clips = find_clips(args.clips, args.speech)
     runs = settings_list(args)
     rhythm_prefixes = tuple(filter(None, (s.strip() for s in args.rhythm_clips.split(","))))
-    header = machine_description(args.device) + "; command=" + " ".join(sys.argv[1:])
+    header = (machine_description(args.device) + f"; torch_threads={args.threads}; jobs={args.jobs}; command="
+              + " ".join(sys.argv[1:]))
     args.out.parent.mkdir(parents=True, exist_ok=True)
-
-    from audiotex.errors import AudiotexError
 
     jobs = [(name, settings, False) for name, settings in runs]
     if args.baseline:
@@ -366,34 +417,34 @@ def main(argv: list[str] | None = None) -> int:
                 seen.add(key)
                 jobs.append((f"gl:{name}", settings, True))
 
-    print(f"{len(clips)} clips x {len(jobs)} settings -> {args.out}", flush=True)
+    print(f"{len(clips)} clips x {len(jobs)} settings -> {args.out} ({args.jobs} at a time)", flush=True)
+    tasks = [(clip, name, settings, baseline, args) for clip in clips for name, settings, baseline in jobs]
+    order = {(clip.stem, name): i for i, (clip, name, _, _, _) in enumerate(tasks)}
     rows: list[dict[str, Any]] = []
-    for clip in clips:
-        curves: dict[str, dict[str, np.ndarray]] = {}
-        for name, settings, baseline in jobs:
-            with tempfile.TemporaryDirectory(prefix="audiotex-bench-") as tmp:
-                try:
-                    row, ac = run_one(clip, name, settings, args.device, Path(tmp), baseline=baseline,
-                                      max_seconds=args.max_seconds)
-                except AudiotexError as err:
-                    print(f"error: {clip.name} / {name}: {err}", file=sys.stderr)
-                    return 1
-                if args.keep_audio is not None:
-                    args.keep_audio.mkdir(parents=True, exist_ok=True)
-                    shutil.copy(Path(tmp) / "out.wav", args.keep_audio / f"{clip.stem}.{name.replace(':', '_')}.wav")
-                    for part in ("style", "heldout"):
-                        shutil.copy(Path(tmp) / f"{part}.wav", args.keep_audio / f"{clip.stem}.{part}.wav")
+    curves: dict[str, dict[str, dict[str, np.ndarray]]] = {clip.stem: {} for clip in clips}
+    finished = dict.fromkeys(curves, 0)
+    with task_results(run_task, tasks, args.jobs) as results:
+        for result in results:
+            if isinstance(result, str):
+                print(f"error: {result}", file=sys.stderr)
+                return 1
+            row, ac = result
+            clip = row["clip"]
             rows.append(row)
-            if not baseline:
-                curves[name] = ac
+            rows.sort(key=lambda r: order[r["clip"], r["preset"]])
+            if not row["preset"].startswith("gl:"):
+                curves[clip][row["preset"]] = ac
             write_results(args.out, header, rows)
-            print(f"{clip.stem:<38}{name:<14} dist_norm={row['texture_distance_norm']:.3f} "
+            print(f"{clip:<38}{row['preset']:<14} dist_norm={row['texture_distance_norm']:.3f} "
                   f"copy={row['copy_score']:.3f} (ref {row['copy_score_reference']:.3f}) "
                   f"2s={row['two_sample_accuracy']:.2f} (floor {row['two_sample_floor']:.2f}) "
-                  f"sc={row['spectral_convergence']:.3f} synth={row['synthesize_s']:.1f}s", flush=True)
-        if clip.stem.startswith(rhythm_prefixes) and curves:
-            for path in write_rhythm(args.out, clip.stem, curves):
-                print(f"  wrote {path}")
+                  f"sc={row['spectral_convergence']:.3f} cpu={row['cpu_s']:.1f}s", flush=True)
+            finished[clip] += 1
+            if finished[clip] == len(jobs) and clip.startswith(rhythm_prefixes) and curves[clip]:
+                # every setting of this clip is in: its curves, in the order the settings were given
+                ordered = {name: curves[clip][name] for name, _, _ in jobs if name in curves[clip]}
+                for path in write_rhythm(args.out, clip, ordered):
+                    print(f"  wrote {path}")
     print()
     print(summarise(rows, [name for name, _, _ in jobs]))
     return 0

@@ -34,7 +34,8 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from quality import DEMO, REPO, machine_description, parse_variant, settings_list  # noqa: E402
+from quality import (DEMO, REPO, add_parallel_arguments, machine_description, parse_variant,  # noqa: E402
+                     settings_list, task_results)
 
 #: name -> (content recording, style recording): contents speech, drums and a sustained guitar chord;
 #: styles noisy (water, vinyl), crackling (fire, vinyl), tonal (machinery hum, guitar) and rhythmic (drums).
@@ -70,11 +71,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--style-seconds", type=float, default=3.0, help="seconds of style (default 3)")
     parser.add_argument("--metrics-sr", type=int, default=16000, help="rate every signal is scored at")
     parser.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"), help="torch device")
-    parser.add_argument("--threads", type=int, default=1,
-                        help="torch CPU threads (default 1: on a shared CPU, idle threads spinning in wait "
-                             "would count as CPU seconds and slow everyone down)")
-    parser.add_argument("--jobs", type=int, default=2,
-                        help="runs at a time, each in its own process with --threads threads (default 2)")
+    add_parallel_arguments(parser, default_jobs=2)
     parser.add_argument("--keep-audio", type=Path, default=None, help="copy every output and input here")
     parser.add_argument("--out", type=Path, default=REPO / "benchmarks" / "results" / "transfer.tsv",
                         help="results TSV (default: benchmarks/results/transfer.tsv); the plot goes beside it")
@@ -224,26 +221,18 @@ def main(argv: list[str] | None = None) -> int:
     tasks = [(pair, name, settings, args) for pair in chosen for name, settings in runs]
     print(f"{len(chosen)} pairs x {len(runs)} settings -> {args.out}", flush=True)
     rows: list[dict[str, Any]] = []
-    if args.jobs > 1:
-        import multiprocessing
-
-        pool = multiprocessing.get_context("spawn").Pool(args.jobs)
-        results = pool.imap_unordered(run_task, tasks)
-    else:
-        pool, results = None, map(run_task, tasks)
     order = {(pair, name): i for i, (pair, name, _, _) in enumerate(tasks)}
-    for row in results:
-        if isinstance(row, str):
-            print(f"error: {row}", file=sys.stderr)
-            return 1
-        rows.append(row)
-        rows.sort(key=lambda r: order[r["pair"], r["preset"]])
-        write_results(args.out, header, rows)
-        plot(args.out.with_suffix(".png"), rows, names)
-        print(f"{row['pair']:<18}{row['preset']:<16} kept={row['content_kept']:.3f} moved={row['style_moved']:.3f} "
-              f"hole={row['hole_db']:.1f}dB cpu={row['cpu_s']:.1f}s", flush=True)
-    if pool is not None:
-        pool.close()
+    with task_results(run_task, tasks, args.jobs) as results:
+        for row in results:
+            if isinstance(row, str):
+                print(f"error: {row}", file=sys.stderr)
+                return 1
+            rows.append(row)
+            rows.sort(key=lambda r: order[r["pair"], r["preset"]])
+            write_results(args.out, header, rows)
+            plot(args.out.with_suffix(".png"), rows, names)
+            print(f"{row['pair']:<18}{row['preset']:<16} kept={row['content_kept']:.3f} "
+                  f"moved={row['style_moved']:.3f} hole={row['hole_db']:.1f}dB cpu={row['cpu_s']:.1f}s", flush=True)
     print()
     print(summarise(rows, names))
     return 0
