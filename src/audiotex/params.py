@@ -94,6 +94,11 @@ PARAMS: dict[str, Param] = {p.name: p for p in [
     _p("content_weight", float, 1e-2,
        "weight of the content (feature) loss, the transfer knob: 0 moves furthest toward the style, larger "
        "keeps more of the content; unused for textures", "synthesize", minimum=0.0),
+    _p("content_target", str, "features",
+       "what the content loss holds the output to: the bank's feature maps (the seed's; holds the content's levels and "
+       "spectrum too), or each band's envelope over time up to its gain and offset (holds when things happen "
+       "in each band, and leaves the levels and spectrum to the style)", "synthesize",
+       choices=("features", "envelopes")),
     _p("autocorr_weight", float, 0.0, "weight of the feature autocorrelation (rhythm) loss", "synthesize",
        minimum=0.0),
     _p("autocorr_max_lag", float, 2.0, "longest lag (s) the autocorrelation loss matches", "synthesize",
