@@ -204,11 +204,18 @@ def standardize(envelopes: torch.Tensor, eps: float = 1e-6) -> torch.Tensor:
     return centred / (centred.pow(2).mean(dim=-1, keepdim=True) + eps).sqrt()
 
 
-def band_log_power(spec: torch.Tensor, bands: torch.Tensor, floor: float | torch.Tensor) -> torch.Tensor:
-    """Log of each band's mean power ``([B,] bands, frames)`` of a ``([B,] bins, frames)`` log1p spectrogram,
-    down to ``floor`` (a power). Unlike :func:`band_envelopes` (means of ``log1p`` values, nearly linear in
-    quiet bins) it sees a decay into silence as a listener and a dB meter do."""
-    return torch.log(bands @ torch.expm1(spec).clamp_min(0.0).pow(2) + floor)
+def band_log_power(spec: torch.Tensor, bands: torch.Tensor, floor: float | torch.Tensor, window: int = 1) -> torch.Tensor:
+    """Log of each band's mean power ``([B,] bands, frames - window + 1)`` of a ``([B,] bins, frames)`` log1p
+    spectrogram, averaged over ``window`` frames, down to ``floor`` (a power).
+
+    Unlike :func:`band_envelopes` (means of ``log1p`` values, nearly linear in quiet bins) it sees a decay
+    into silence as a listener and a dB meter do; the window sets how fast a change it still follows.
+    """
+    power = bands @ torch.expm1(spec).clamp_min(0.0).pow(2)
+    if window > 1:
+        power = F.avg_pool1d(power.reshape(-1, 1, power.shape[-1]), window, stride=1).reshape(
+            *power.shape[:-1], -1)
+    return torch.log(power + floor)
 
 
 def content_band_weights(content: torch.Tensor, bands: torch.Tensor, top_db: float = 40.0) -> torch.Tensor:

@@ -99,6 +99,9 @@ PARAMS: dict[str, Param] = {p.name: p for p in [
        "spectrum too), or each band's envelope over time up to its gain and offset (holds when things happen "
        "in each band, and leaves the levels and spectrum to the style)", "synthesize",
        choices=("features", "envelopes")),
+    _p("content_window", float, 0.05,
+       "content_target=envelopes: seconds of power averaged into each envelope frame; what changes faster "
+       "(grain, crackle, flutter) is left to the style", "synthesize", minimum=0.0),
     _p("autocorr_weight", float, 0.0, "weight of the feature autocorrelation (rhythm) loss", "synthesize",
        minimum=0.0),
     _p("autocorr_max_lag", float, 2.0, "longest lag (s) the autocorrelation loss matches", "synthesize",

@@ -106,7 +106,9 @@ class Objective:
                 stacked = torch.stack(contents)
                 # levels are followed down to 80 dB below each content's loudest band and frame
                 self.shape_floor = (self.bands @ torch.expm1(stacked).pow(2)).amax(dim=(-2, -1))[:, None, None] * 1e-8
-                self.target_shapes = L.standardize(L.band_log_power(stacked, self.bands, self.shape_floor))
+                self.shape_window = max(1, min(n_frames, int(round(s["content_window"] * frames_per_second))))
+                self.target_shapes = L.standardize(L.band_log_power(stacked, self.bands, self.shape_floor,
+                                                                    self.shape_window))
                 self.content_band_weights = L.content_band_weights(stacked, self.bands)
             elif self.weights["content"]:
                 self.target_content = bank_features(torch.stack(contents), self.kernels, self.layers, self.circular)
@@ -164,7 +166,7 @@ class Objective:
         envelopes = (L.band_envelopes(x, self.bands)  # once for both terms
                      if self.weights["bands"] or self.weights["moments"] else None)
         if self.content_envelopes:
-            terms.append(L.envelope_shape_loss(L.band_log_power(x, self.bands, pick(self.shape_floor)),
+            terms.append(L.envelope_shape_loss(L.band_log_power(x, self.bands, pick(self.shape_floor), self.shape_window),
                                                pick(self.target_shapes), pick(self.content_band_weights)))
         elif self.weights["content"]:
             terms.append(L.content_loss(feats, [pick(c) for c in self.target_content], self.kind))
