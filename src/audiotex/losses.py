@@ -238,6 +238,20 @@ def envelope_shape_loss(envelopes: torch.Tensor, target_shapes: torch.Tensor, we
     return ((standardize(envelopes) - target_shapes) ** 2).mean(dim=-1).mul(weights).sum(dim=-1)
 
 
+def onset_curve(log_power: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
+    """Onset strength ``([B,] frames - 1)``: the weighted sum over bands of each band's rise in log power
+    from one frame to the next (``log_power`` ``([B,] bands, frames)``, ``weights`` ``([B,] bands)``), as in
+    spectral-flux onset detection: high where events start."""
+    return (weights[..., None] * torch.relu(log_power.diff(dim=-1))).sum(dim=-2)
+
+
+def onset_shape_loss(log_power: torch.Tensor, target_onsets: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
+    """``2 (1 - r)``, ``r`` the correlation over time of the :func:`onset_curve` with the target's
+    (``target_onsets`` standardized already): do events start where the content's do?"""
+    onsets = standardize(onset_curve(log_power, weights)[..., None, :])[..., 0, :]
+    return ((onsets - target_onsets) ** 2).mean(dim=-1)
+
+
 def envelope_moments(envelopes: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """Skewness and log kurtosis over time of band envelopes, ``([B,] bands)`` each."""
     centred = envelopes - envelopes.mean(dim=-1, keepdim=True)

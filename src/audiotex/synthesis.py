@@ -107,9 +107,10 @@ class Objective:
                 # levels are followed down to 80 dB below each content's loudest band and frame
                 self.shape_floor = (self.bands @ torch.expm1(stacked).pow(2)).amax(dim=(-2, -1))[:, None, None] * 1e-8
                 self.shape_window = max(1, min(n_frames, int(round(s["content_window"] * frames_per_second))))
-                self.target_shapes = L.standardize(L.band_log_power(stacked, self.bands, self.shape_floor,
-                                                                    self.shape_window))
+                log_power = L.band_log_power(stacked, self.bands, self.shape_floor, self.shape_window)
+                self.target_shapes = L.standardize(log_power)
                 self.content_band_weights = L.content_band_weights(stacked, self.bands)
+                self.target_onsets = L.standardize(L.onset_curve(log_power, self.content_band_weights)[:, None])[:, 0]
             elif self.weights["content"]:
                 self.target_content = bank_features(torch.stack(contents), self.kernels, self.layers, self.circular)
             self.max_lag = 0
@@ -166,8 +167,10 @@ class Objective:
         envelopes = (L.band_envelopes(x, self.bands)  # once for both terms
                      if self.weights["bands"] or self.weights["moments"] else None)
         if self.content_envelopes:
-            terms.append(L.envelope_shape_loss(L.band_log_power(x, self.bands, pick(self.shape_floor), self.shape_window),
-                                               pick(self.target_shapes), pick(self.content_band_weights)))
+            log_power = L.band_log_power(x, self.bands, pick(self.shape_floor), self.shape_window)
+            weights = pick(self.content_band_weights)
+            terms.append(L.envelope_shape_loss(log_power, pick(self.target_shapes), weights)
+                         + L.onset_shape_loss(log_power, pick(self.target_onsets), weights))
         elif self.weights["content"]:
             terms.append(L.content_loss(feats, [pick(c) for c in self.target_content], self.kind))
         if self.weights["autocorr"]:
