@@ -252,6 +252,18 @@ def onset_shape_loss(log_power: torch.Tensor, target_onsets: torch.Tensor, weigh
     return ((onsets - target_onsets) ** 2).mean(dim=-1)
 
 
+def content_shape_loss(log_power: torch.Tensor, target_shapes: torch.Tensor, target_onsets: torch.Tensor,
+                       weights: torch.Tensor, onset_weight: float = 3.0) -> torch.Tensor:
+    """The content term of ``content_target=envelopes``: :func:`envelope_shape_loss` plus ``onset_weight``
+    times :func:`onset_shape_loss`, from the output's :func:`band_log_power` ``([B,] bands, frames)``.
+
+    Onsets weigh 3x by default: a style's own events (crackles, drops) otherwise blur where the content's
+    start, which a listener hears first (speech -> vinyl, benchmarks/results/transfer_envelopes.tsv).
+    """
+    return (envelope_shape_loss(log_power, target_shapes, weights)
+            + onset_weight * onset_shape_loss(log_power, target_onsets, weights))
+
+
 def envelope_moments(envelopes: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """Skewness and log kurtosis over time of band envelopes, ``([B,] bands)`` each."""
     centred = envelopes - envelopes.mean(dim=-1, keepdim=True)

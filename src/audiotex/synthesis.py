@@ -169,8 +169,7 @@ class Objective:
         if self.content_envelopes:
             log_power = L.band_log_power(x, self.bands, pick(self.shape_floor), self.shape_window)
             weights = pick(self.content_band_weights)
-            terms.append(L.envelope_shape_loss(log_power, pick(self.target_shapes), weights)
-                         + L.onset_shape_loss(log_power, pick(self.target_onsets), weights))
+            terms.append(L.content_shape_loss(log_power, pick(self.target_shapes), pick(self.target_onsets), weights))
         elif self.weights["content"]:
             terms.append(L.content_loss(feats, [pick(c) for c in self.target_content], self.kind))
         if self.weights["autocorr"]:
