@@ -197,6 +197,73 @@ def band_loss(spec: torch.Tensor, bands: torch.Tensor, target_mean: torch.Tensor
     return envelope_covariance_loss(band_envelopes(spec, bands), target_mean, target_covariance)
 
 
+def standardize(envelopes: torch.Tensor, eps: float = 1e-6) -> torch.Tensor:
+    """Each band envelope ``([B,] bands, frames)`` with its mean over time removed and scaled to unit
+    spread: its shape over time, whatever its level and depth of modulation."""
+    centred = envelopes - envelopes.mean(dim=-1, keepdim=True)
+    return centred / (centred.pow(2).mean(dim=-1, keepdim=True) + eps).sqrt()
+
+
+def band_log_power(spec: torch.Tensor, bands: torch.Tensor, floor: float | torch.Tensor, window: int = 1) -> torch.Tensor:
+    """Log of each band's mean power ``([B,] bands, frames - window + 1)`` of a ``([B,] bins, frames)`` log1p
+    spectrogram, averaged over ``window`` frames, down to ``floor`` (a power).
+
+    Unlike :func:`band_envelopes` (means of ``log1p`` values, nearly linear in quiet bins) it sees a decay
+    into silence as a listener and a dB meter do; the window sets how fast a change it still follows.
+    """
+    power = bands @ torch.expm1(spec).clamp_min(0.0).pow(2)
+    if window > 1:
+        power = F.avg_pool1d(power.reshape(-1, 1, power.shape[-1]), window, stride=1).reshape(
+            *power.shape[:-1], -1)
+    return torch.log(power + floor)
+
+
+def content_band_weights(content: torch.Tensor, bands: torch.Tensor, top_db: float = 40.0) -> torch.Tensor:
+    """Weights ``([B,] bands)`` summing to 1 over the bands of a ``([B,] bins, frames)`` log1p spectrogram
+    whose mean power is within ``top_db`` of its strongest band's, 0 elsewhere: bands the content hardly
+    uses carry no time structure worth keeping, only noise."""
+    power = bands @ torch.expm1(content).clamp_min(0.0).pow(2)
+    level = 10.0 * torch.log10(power.mean(dim=-1) + 1e-20)
+    used = (level >= level.max(dim=-1, keepdim=True).values - top_db).to(content.dtype)
+    return used / used.sum(dim=-1, keepdim=True)
+
+
+def envelope_shape_loss(envelopes: torch.Tensor, target_shapes: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
+    """Weighted mean over bands of ``mean_t (z - z_target)^2`` with ``z`` the :func:`standardize` d
+    envelopes: ``2 (1 - r)`` per band, ``r`` the correlation over time with the target's envelope.
+
+    Blind to each band's level and depth of modulation, so a style transfer can take those from the style
+    while every band still rises and falls with the content. ``target_shapes`` are standardized already.
+    """
+    return ((standardize(envelopes) - target_shapes) ** 2).mean(dim=-1).mul(weights).sum(dim=-1)
+
+
+def onset_curve(log_power: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
+    """Onset strength ``([B,] frames - 1)``: the weighted sum over bands of each band's rise in log power
+    from one frame to the next (``log_power`` ``([B,] bands, frames)``, ``weights`` ``([B,] bands)``), as in
+    spectral-flux onset detection: high where events start."""
+    return (weights[..., None] * torch.relu(log_power.diff(dim=-1))).sum(dim=-2)
+
+
+def onset_shape_loss(log_power: torch.Tensor, target_onsets: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
+    """``2 (1 - r)``, ``r`` the correlation over time of the :func:`onset_curve` with the target's
+    (``target_onsets`` standardized already): do events start where the content's do?"""
+    onsets = standardize(onset_curve(log_power, weights)[..., None, :])[..., 0, :]
+    return ((onsets - target_onsets) ** 2).mean(dim=-1)
+
+
+def content_shape_loss(log_power: torch.Tensor, target_shapes: torch.Tensor, target_onsets: torch.Tensor,
+                       weights: torch.Tensor, onset_weight: float = 3.0) -> torch.Tensor:
+    """The content term of ``content_target=envelopes``: :func:`envelope_shape_loss` plus ``onset_weight``
+    times :func:`onset_shape_loss`, from the output's :func:`band_log_power` ``([B,] bands, frames)``.
+
+    Onsets weigh 3x by default: a style's own events (crackles, drops) otherwise blur where the content's
+    start, which a listener hears first (speech -> vinyl, benchmarks/results/transfer_envelopes.tsv).
+    """
+    return (envelope_shape_loss(log_power, target_shapes, weights)
+            + onset_weight * onset_shape_loss(log_power, target_onsets, weights))
+
+
 def envelope_moments(envelopes: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """Skewness and log kurtosis over time of band envelopes, ``([B,] bands)`` each."""
     centred = envelopes - envelopes.mean(dim=-1, keepdim=True)

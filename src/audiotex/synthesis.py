@@ -99,7 +99,19 @@ class Objective:
             self.target_grams = [torch.stack([L.gram(feats[k], self.gram_norm) for feats in style_feats])
                                  for k in range(len(self.layers))]
             self.target_content = None
-            if self.weights["content"]:
+            self.content_envelopes = self.weights["content"] and s["content_target"] == "envelopes"
+            if self.weights["bands"] or self.weights["moments"] or self.content_envelopes:
+                self.bands = L.band_matrix(first.shape[0], s["bands"], device=first.device)
+            if self.content_envelopes:
+                stacked = torch.stack(contents)
+                # levels are followed down to 80 dB below each content's loudest band and frame
+                self.shape_floor = (self.bands @ torch.expm1(stacked).pow(2)).amax(dim=(-2, -1))[:, None, None] * 1e-8
+                self.shape_window = max(1, min(n_frames, int(round(s["content_window"] * frames_per_second))))
+                log_power = L.band_log_power(stacked, self.bands, self.shape_floor, self.shape_window)
+                self.target_shapes = L.standardize(log_power)
+                self.content_band_weights = L.content_band_weights(stacked, self.bands)
+                self.target_onsets = L.standardize(L.onset_curve(log_power, self.content_band_weights)[:, None])[:, 0]
+            elif self.weights["content"]:
                 self.target_content = bank_features(torch.stack(contents), self.kernels, self.layers, self.circular)
             self.max_lag = 0
             if self.weights["autocorr"]:
@@ -121,7 +133,6 @@ class Objective:
                 levels = [L.bin_levels(st, float(floor)) for st, floor in zip(styles, self.level_floor)]
                 self.target_levels = (torch.stack([m for m, _ in levels]), torch.stack([d for _, d in levels]))
             if self.weights["bands"] or self.weights["moments"]:
-                self.bands = L.band_matrix(first.shape[0], s["bands"], device=first.device)
                 envelopes = [L.band_envelopes(st, self.bands) for st in styles]
                 covariances = [L.envelope_covariance(e) for e in envelopes]
                 self.target_band_mean = torch.stack([c[0] for c in covariances])
@@ -153,7 +164,13 @@ class Objective:
         terms: list[torch.Tensor] = []
         if self.weights["style"]:
             terms.append(L.style_loss(feats, [pick(g) for g in self.target_grams], self.gram_norm, self.kind))
-        if self.weights["content"]:
+        envelopes = (L.band_envelopes(x, self.bands)  # once for both terms
+                     if self.weights["bands"] or self.weights["moments"] else None)
+        if self.content_envelopes:
+            log_power = L.band_log_power(x, self.bands, pick(self.shape_floor), self.shape_window)
+            weights = pick(self.content_band_weights)
+            terms.append(L.content_shape_loss(log_power, pick(self.target_shapes), pick(self.target_onsets), weights))
+        elif self.weights["content"]:
             terms.append(L.content_loss(feats, [pick(c) for c in self.target_content], self.kind))
         if self.weights["autocorr"]:
             terms.append(L.autocorrelation_loss(feats, [pick(a) for a in self.target_autocorr], self.max_lag,
@@ -164,13 +181,10 @@ class Objective:
                                       for k, r in enumerate(row_list)]))
         if self.weights["spectrum"]:
             terms.append(L.spectrum_loss(x, pick(self.target_mean)))
-        if self.weights["bands"] or self.weights["moments"]:
-            envelopes = L.band_envelopes(x, self.bands)  # once for both terms
-            if self.weights["bands"]:
-                terms.append(L.envelope_covariance_loss(envelopes, pick(self.target_band_mean),
-                                                        pick(self.target_band_cov)))
-            if self.weights["moments"]:
-                terms.append(L.envelope_moment_loss(envelopes, *(pick(m) for m in self.target_moments)))
+        if self.weights["bands"]:
+            terms.append(L.envelope_covariance_loss(envelopes, pick(self.target_band_mean), pick(self.target_band_cov)))
+        if self.weights["moments"]:
+            terms.append(L.envelope_moment_loss(envelopes, *(pick(m) for m in self.target_moments)))
         if self.weights["level"]:
             terms.append(L.level_loss(x, *(pick(t) for t in self.target_levels), pick(self.level_floor)))
         stacked = torch.stack(terms, dim=-1)

@@ -1,0 +1,99 @@
+"""content_target=envelopes: a content term on each band's log-power envelope, blind to level and depth."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from audiotex import losses as L
+from audiotex import params as P
+from audiotex.synthesis import build_objective
+
+BINS, FRAMES = 65, 120
+
+
+def _log1p_spec(magnitude: torch.Tensor) -> torch.Tensor:
+    return torch.log1p(magnitude)
+
+
+@pytest.fixture()
+def magnitude() -> torch.Tensor:
+    """A magnitude spectrogram with its own rise and fall in every band: bursts at random times."""
+    g = torch.Generator().manual_seed(0)
+    times = torch.arange(FRAMES, dtype=torch.float64)
+    bins = torch.arange(BINS, dtype=torch.float64)[:, None]
+    bursts = torch.zeros(BINS, FRAMES, dtype=torch.float64)
+    for _ in range(12):
+        t0, f0 = float(torch.randint(0, FRAMES, (1,), generator=g)), float(torch.randint(1, BINS, (1,), generator=g))
+        bursts += torch.exp(-0.5 * ((times - t0) / 3.0) ** 2) * torch.exp(-0.5 * ((bins - f0) / 8.0) ** 2)
+    return 0.01 + 5.0 * bursts
+
+
+def _shape_loss(spec: torch.Tensor, content: torch.Tensor, window: int = 1) -> float:
+    bands = L.band_matrix(BINS, 16).to(spec.dtype)
+    floor = float((bands @ torch.expm1(content).pow(2)).max()) * 1e-8
+    target = L.standardize(L.band_log_power(content, bands, floor, window))
+    weights = L.content_band_weights(content, bands)
+    return float(L.envelope_shape_loss(L.band_log_power(spec, bands, floor, window), target, weights))
+
+
+def test_shape_loss_is_zero_for_the_content_and_blind_to_gain_and_depth(magnitude):
+    content = _log1p_spec(magnitude)
+    assert _shape_loss(content, content) < 1e-6
+    # 10x the power in every bin: the same envelope shapes
+    assert _shape_loss(_log1p_spec(magnitude * np.sqrt(10.0)), content) < 1e-3
+    # every bin's power squared (twice the depth in dB): nearly the same (a band sums several bins' powers,
+    # so squaring is not exactly a doubling of its level), against > 0.5 for a shifted copy below
+    assert _shape_loss(_log1p_spec(magnitude ** 2), content) < 0.05
+
+
+def test_shape_loss_sees_a_shift_and_a_reversal(magnitude):
+    content = _log1p_spec(magnitude)
+    shifted = _log1p_spec(torch.roll(magnitude, 15, dims=1))
+    reversed_ = _log1p_spec(torch.flip(magnitude, dims=(1,)))
+    # 2 (1 - r): 0 for the same shape, 2 for unrelated shapes
+    assert _shape_loss(shifted, content) > 0.5
+    assert _shape_loss(reversed_, content) > 0.5
+
+
+def test_the_window_leaves_fast_changes_to_the_style(magnitude):
+    content = _log1p_spec(magnitude)
+    g = torch.Generator().manual_seed(1)
+    # grain: every bin's level flutters frame to frame (log-normal, about 6 dB)
+    grainy = _log1p_spec(magnitude * torch.exp(0.7 * torch.randn(BINS, FRAMES, generator=g, dtype=torch.float64)))
+    plain, windowed = _shape_loss(grainy, content, 1), _shape_loss(grainy, content, 9)
+    assert windowed < 0.5 * plain, (plain, windowed)
+
+
+def test_band_log_power_averages_power_over_the_window():
+    power = torch.tensor([[1.0, 3.0, 5.0, 7.0]], dtype=torch.float64)
+    spec = torch.log1p(power.sqrt())
+    out = L.band_log_power(spec, torch.eye(1, dtype=torch.float64), 0.0, window=2)
+    np.testing.assert_allclose(out.numpy(), np.log([[2.0, 4.0, 6.0]]), rtol=1e-6)
+
+
+def test_bands_far_below_the_content_s_loudest_carry_no_weight():
+    magnitude = torch.ones(BINS, FRAMES, dtype=torch.float64)
+    magnitude[BINS // 2:] = 1e-4  # 80 dB down
+    bands = L.band_matrix(BINS, 16).to(torch.float64)
+    weights = L.content_band_weights(torch.log1p(magnitude), bands)
+    loud = (bands[:, :BINS // 2].sum(dim=1) == 1.0)
+    quiet = (bands[:, BINS // 2:].sum(dim=1) == 1.0)
+    assert float(weights.sum()) == pytest.approx(1.0)
+    assert torch.all(weights[quiet] == 0) and torch.all(weights[loud] > 0)
+
+
+def test_objective_reports_the_envelope_term_and_its_gradient_flows(magnitude):
+    content = _log1p_spec(magnitude).numpy().astype(np.float32)
+    style = np.abs(np.random.default_rng(0).normal(size=(BINS, 90))).astype(np.float32)
+    settings = P.stage_settings(P.resolve({"preset": "fast", "layers": "5x16", "content_weight": 10.0,
+                                           "content_target": "envelopes"}, kind="transfer"), "synthesize")
+    objective = build_objective(style, content, FRAMES, settings, torch.device("cpu"), 100.0)
+    x = torch.from_numpy(np.roll(content, 20, axis=1)).requires_grad_()
+    total, terms = objective(x)
+    total.backward()
+    assert "content" in objective.term_names
+    assert float(terms.detach()[objective.term_names.index("content")]) > 0.1
+    assert torch.isfinite(x.grad).all() and float(x.grad.abs().sum()) > 0
+    _, at_content = objective(torch.from_numpy(content))
+    assert float(at_content[objective.term_names.index("content")]) < 1e-4
