@@ -377,6 +377,16 @@ def summarise(rows: list[dict[str, Any]], names: list[str]) -> str:
     return "\n".join(lines)
 
 
+def keep_audio(tmp: Path, directory: Path | None, names: dict[str, str]) -> None:
+    """Copy the files of a run's temporary folder ``tmp`` into ``directory`` (nothing when it is None),
+    each under its new name: ``names`` maps a file of ``tmp`` to its name in ``directory``."""
+    if directory is None:
+        return
+    directory.mkdir(parents=True, exist_ok=True)
+    for source, target in names.items():
+        shutil.copy(tmp / source, directory / target)
+
+
 def run_task(task: tuple[Path, str, dict[str, Any], bool, argparse.Namespace]) -> tuple[dict[str, Any], dict] | str:
     """One (clip, setting) run in a temporary folder: (row, onset curves), or an error message."""
     import torch
@@ -391,11 +401,9 @@ def run_task(task: tuple[Path, str, dict[str, Any], bool, argparse.Namespace]) -
                               max_seconds=args.max_seconds)
         except AudiotexError as err:
             return f"{clip.name} / {name}: {err}"
-        if args.keep_audio is not None:
-            args.keep_audio.mkdir(parents=True, exist_ok=True)
-            shutil.copy(Path(tmp) / "out.wav", args.keep_audio / f"{clip.stem}.{name.replace(':', '_')}.wav")
-            for part in ("style", "heldout"):
-                shutil.copy(Path(tmp) / f"{part}.wav", args.keep_audio / f"{clip.stem}.{part}.wav")
+        keep_audio(Path(tmp), args.keep_audio, {"out.wav": f"{clip.stem}.{name.replace(':', '_')}.wav",
+                                                 **{f"{part}.wav": f"{clip.stem}.{part}.wav"
+                                                    for part in ("style", "heldout")}})
     return row, ac
 
 

@@ -25,7 +25,6 @@ Example (quick check of the harness):
 from __future__ import annotations
 
 import argparse
-import shutil
 import statistics
 import sys
 import tempfile
@@ -34,7 +33,7 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from quality import (DEMO, REPO, add_parallel_arguments, machine_description, parse_variant,  # noqa: E402
+from quality import (DEMO, REPO, add_parallel_arguments, keep_audio, machine_description, parse_variant,  # noqa: E402
                      settings_list, task_results)
 
 #: name -> (content recording, style recording): contents speech, drums and a sustained guitar chord;
@@ -195,11 +194,9 @@ def run_task(task: tuple[str, str, dict[str, Any], argparse.Namespace]) -> dict[
                            args.content_seconds, args.style_seconds, args.metrics_sr)
         except AudiotexError as err:
             return f"{pair} / {name}: {err}"
-        if args.keep_audio is not None:
-            args.keep_audio.mkdir(parents=True, exist_ok=True)
-            shutil.copy(Path(tmp) / "out.wav", args.keep_audio / f"{pair}.{name}.wav")
-            for part in ("content", "style"):
-                shutil.copy(Path(tmp) / f"{part}.wav", args.keep_audio / f"{pair}.{part}.{name}.wav")
+        keep_audio(Path(tmp), args.keep_audio, {"out.wav": f"{pair}.{name}.wav",
+                                                 **{f"{part}.wav": f"{pair}.{part}.{name}.wav"
+                                                    for part in ("content", "style")}})
     row.update(pair=pair, preset=name, content=content_file, style=style_file,
                settings=" ".join(f"{k}={settings[k]}" for k in P.keys_for(("synthesize", "invert"))))
     return row

@@ -196,9 +196,9 @@ def build_parser() -> argparse.ArgumentParser:
                        epilog=_keys_epilog(synth_stages), formatter_class=fmt,
                        description="Style transfer. The output is as long as the content clip unless --duration "
                                    "says otherwise (the content is then looped or cut). The preset's transfer "
-                                   "settings apply (`audiotex presets`: default starts from the content itself); "
-                                   "--set content_weight=W trades style for content (0: the "
-                                   "most style; larger keeps more of the content).")
+                                   "settings apply (`audiotex presets`: default starts from the content itself and "
+                                   "holds its band envelopes and onsets); --set content_weight=W trades style "
+                                   "for content (0: the most style; larger keeps more of the content).")
     p.add_argument("--content", type=Path, required=True, help="content audio file")
     p.add_argument("--style", type=Path, required=True, help="style audio file")
     p.add_argument("output", type=Path, help="output audio file (.wav)")

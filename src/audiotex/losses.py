@@ -204,7 +204,8 @@ def standardize(envelopes: torch.Tensor, eps: float = 1e-6) -> torch.Tensor:
     return centred / (centred.pow(2).mean(dim=-1, keepdim=True) + eps).sqrt()
 
 
-def band_log_power(spec: torch.Tensor, bands: torch.Tensor, floor: float | torch.Tensor, window: int = 1) -> torch.Tensor:
+def band_log_power(spec: torch.Tensor, bands: torch.Tensor, floor: float | torch.Tensor,
+                   window: int = 1) -> torch.Tensor:
     """Log of each band's mean power ``([B,] bands, frames - window + 1)`` of a ``([B,] bins, frames)`` log1p
     spectrogram, averaged over ``window`` frames, down to ``floor`` (a power).
 
