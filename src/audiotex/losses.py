@@ -197,35 +197,39 @@ def band_loss(spec: torch.Tensor, bands: torch.Tensor, target_mean: torch.Tensor
     return envelope_covariance_loss(band_envelopes(spec, bands), target_mean, target_covariance)
 
 
-def standardize(envelopes: torch.Tensor, eps: float = 1e-6) -> torch.Tensor:
-    """Each band envelope ``([B,] bands, frames)`` with its mean over time removed and scaled to unit
-    spread: its shape over time, whatever its level and depth of modulation."""
-    centred = envelopes - envelopes.mean(dim=-1, keepdim=True)
+def standardize(curves: torch.Tensor, eps: float = 1e-6) -> torch.Tensor:
+    """Each curve along the last dimension (a band envelope, an onset curve) with its mean removed and
+    scaled to unit spread: its shape over time, whatever its level and depth of modulation."""
+    centred = curves - curves.mean(dim=-1, keepdim=True)
     return centred / (centred.pow(2).mean(dim=-1, keepdim=True) + eps).sqrt()
+
+
+def band_power(spec: torch.Tensor, bands: torch.Tensor) -> torch.Tensor:
+    """Each band's mean power ``([B,] bands, frames)`` of a ``([B,] bins, frames)`` log1p spectrogram."""
+    return bands @ torch.expm1(spec).clamp_min(0.0).pow(2)
 
 
 def band_log_power(spec: torch.Tensor, bands: torch.Tensor, floor: float | torch.Tensor,
                    window: int = 1) -> torch.Tensor:
-    """Log of each band's mean power ``([B,] bands, frames - window + 1)`` of a ``([B,] bins, frames)`` log1p
-    spectrogram, averaged over ``window`` frames, down to ``floor`` (a power).
+    """Log of :func:`band_power` ``([B,] bands, frames - window + 1)``, averaged over ``window`` frames,
+    down to ``floor`` (a power).
 
     Unlike :func:`band_envelopes` (means of ``log1p`` values, nearly linear in quiet bins) it sees a decay
     into silence as a listener and a dB meter do; the window sets how fast a change it still follows.
     """
-    power = bands @ torch.expm1(spec).clamp_min(0.0).pow(2)
+    power = band_power(spec, bands)
     if window > 1:
         power = F.avg_pool1d(power.reshape(-1, 1, power.shape[-1]), window, stride=1).reshape(
             *power.shape[:-1], -1)
     return torch.log(power + floor)
 
 
-def content_band_weights(content: torch.Tensor, bands: torch.Tensor, top_db: float = 40.0) -> torch.Tensor:
-    """Weights ``([B,] bands)`` summing to 1 over the bands of a ``([B,] bins, frames)`` log1p spectrogram
-    whose mean power is within ``top_db`` of its strongest band's, 0 elsewhere: bands the content hardly
-    uses carry no time structure worth keeping, only noise."""
-    power = bands @ torch.expm1(content).clamp_min(0.0).pow(2)
+def content_band_weights(power: torch.Tensor, top_db: float = 40.0) -> torch.Tensor:
+    """Weights ``([B,] bands)`` summing to 1 over the bands of a content's :func:`band_power`
+    ``([B,] bands, frames)`` whose mean power is within ``top_db`` of its strongest band's, 0 elsewhere:
+    bands the content hardly uses carry no time structure worth keeping, only noise."""
     level = 10.0 * torch.log10(power.mean(dim=-1) + 1e-20)
-    used = (level >= level.max(dim=-1, keepdim=True).values - top_db).to(content.dtype)
+    used = (level >= level.max(dim=-1, keepdim=True).values - top_db).to(power.dtype)
     return used / used.sum(dim=-1, keepdim=True)
 
 
@@ -249,8 +253,7 @@ def onset_curve(log_power: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
 def onset_shape_loss(log_power: torch.Tensor, target_onsets: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
     """``2 (1 - r)``, ``r`` the correlation over time of the :func:`onset_curve` with the target's
     (``target_onsets`` standardized already): do events start where the content's do?"""
-    onsets = standardize(onset_curve(log_power, weights)[..., None, :])[..., 0, :]
-    return ((onsets - target_onsets) ** 2).mean(dim=-1)
+    return ((standardize(onset_curve(log_power, weights)) - target_onsets) ** 2).mean(dim=-1)
 
 
 def content_shape_loss(log_power: torch.Tensor, target_shapes: torch.Tensor, target_onsets: torch.Tensor,

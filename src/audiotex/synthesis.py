@@ -104,13 +104,14 @@ class Objective:
                 self.bands = L.band_matrix(first.shape[0], s["bands"], device=first.device)
             if self.content_envelopes:
                 stacked = torch.stack(contents)
+                power = L.band_power(stacked, self.bands)
                 # levels are followed down to 80 dB below each content's loudest band and frame
-                self.shape_floor = (self.bands @ torch.expm1(stacked).pow(2)).amax(dim=(-2, -1))[:, None, None] * 1e-8
+                self.shape_floor = power.amax(dim=(-2, -1))[:, None, None] * 1e-8
                 self.shape_window = max(1, min(n_frames, int(round(s["content_window"] * frames_per_second))))
                 log_power = L.band_log_power(stacked, self.bands, self.shape_floor, self.shape_window)
                 self.target_shapes = L.standardize(log_power)
-                self.content_band_weights = L.content_band_weights(stacked, self.bands)
-                self.target_onsets = L.standardize(L.onset_curve(log_power, self.content_band_weights)[:, None])[:, 0]
+                self.content_band_weights = L.content_band_weights(power)
+                self.target_onsets = L.standardize(L.onset_curve(log_power, self.content_band_weights))
             elif self.weights["content"]:
                 self.target_content = bank_features(torch.stack(contents), self.kernels, self.layers, self.circular)
             self.max_lag = 0
@@ -168,8 +169,8 @@ class Objective:
                      if self.weights["bands"] or self.weights["moments"] else None)
         if self.content_envelopes:
             log_power = L.band_log_power(x, self.bands, pick(self.shape_floor), self.shape_window)
-            weights = pick(self.content_band_weights)
-            terms.append(L.content_shape_loss(log_power, pick(self.target_shapes), pick(self.target_onsets), weights))
+            terms.append(L.content_shape_loss(log_power, pick(self.target_shapes), pick(self.target_onsets),
+                                              pick(self.content_band_weights)))
         elif self.weights["content"]:
             terms.append(L.content_loss(feats, [pick(c) for c in self.target_content], self.kind))
         if self.weights["autocorr"]:
