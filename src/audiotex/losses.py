@@ -299,28 +299,6 @@ def moment_loss(spec: torch.Tensor, bands: torch.Tensor, target_skewness: torch.
     return envelope_moment_loss(band_envelopes(spec, bands), target_skewness, target_log_kurtosis)
 
 
-def band_dynamics(log_power: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Mean, spread and skewness over time of each band's :func:`band_log_power` ``([B,] bands, frames)``,
-    ``([B,] bands)`` each: its level, its depth of modulation and how sparse its peaks are (crackle), the
-    three things :func:`standardize` removes from a content envelope."""
-    mean = log_power.mean(dim=-1)
-    spread = (log_power - mean[..., None]).pow(2).mean(dim=-1).add(1e-8).sqrt()
-    return mean, spread, envelope_moments(log_power)[0]
-
-
-def dynamics_loss(log_power: torch.Tensor, target_mean: torch.Tensor, target_spread: torch.Tensor,
-                  target_skewness: torch.Tensor) -> torch.Tensor:
-    """Mean squared distance over bands of :func:`band_dynamics` from the style's.
-
-    With the envelope content term (:func:`content_shape_loss`, which sees only each band's standardized
-    shape) a transfer keeps when things happen from the content while the level, depth and sparseness of
-    every band's dynamics, in the same log-power domain, follow the style.
-    """
-    mean, spread, skewness = band_dynamics(log_power)
-    return (((mean - target_mean) ** 2).mean(-1) + ((spread - target_spread) ** 2).mean(-1)
-            + ((skewness - target_skewness) ** 2).mean(-1))
-
-
 def bin_levels(spec: torch.Tensor, floor: float) -> tuple[torch.Tensor, torch.Tensor]:
     """Mean and standard deviation over time of each frequency bin's level, in natural-log units of
     magnitude, ``(..., bins)`` each.

@@ -122,10 +122,6 @@ PARAMS: dict[str, Param] = {p.name: p for p in [
     _p("level_weight", float, 0.0,
        "weight of the level loss: each frequency's mean and spread of level in dB (down to 80 dB below the "
        "loudest), so quiet bands stay as quiet and as steady as the style's", "synthesize", minimum=0.0),
-    _p("dynamics_weight", float, 0.0,
-       "weight of the band dynamics loss: each log-spaced band's mean, spread and skewness over time of its "
-       "log power (averaged over content_window), so its level, depth of modulation and sparseness follow "
-       "the style's", "synthesize", minimum=0.0),
     _p("bands", int, 48, "number of log-spaced frequency bands of the band statistics and moments losses", "synthesize",
        minimum=2, maximum=1024),
     _p("gram_norm", str, "frames", "divide Gram matrices by the number of frames or of elements (seed: how_div)",

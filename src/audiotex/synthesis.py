@@ -88,8 +88,7 @@ class Objective:
         self.weights = {"style": s["style_weight"], "content": s["content_weight"] if has_content else 0.0,
                         "autocorr": s["autocorr_weight"], "diversity": s["diversity_weight"],
                         "spectrum": s["spectrum_weight"], "bands": s["band_weight"],
-                        "moments": s["moment_weight"], "level": s["level_weight"],
-                        "dynamics": s["dynamics_weight"]}
+                        "moments": s["moment_weight"], "level": s["level_weight"]}
         #: the active terms, in the order of the columns of ``terms``
         self.term_names = [name for name, weight in self.weights.items() if weight]
         self.term_weights = torch.tensor([self.weights[name] for name in self.term_names], device=first.device,
@@ -101,14 +100,14 @@ class Objective:
                                  for k in range(len(self.layers))]
             self.target_content = None
             self.content_envelopes = self.weights["content"] and s["content_target"] == "envelopes"
-            if self.weights["bands"] or self.weights["moments"] or self.content_envelopes or self.weights["dynamics"]:
+            if self.weights["bands"] or self.weights["moments"] or self.content_envelopes:
                 self.bands = L.band_matrix(first.shape[0], s["bands"], device=first.device)
-            self.shape_window = max(1, min(n_frames, int(round(s["content_window"] * frames_per_second))))
             if self.content_envelopes:
                 stacked = torch.stack(contents)
                 power = L.band_power(stacked, self.bands)
                 # levels are followed down to 80 dB below each content's loudest band and frame
                 self.shape_floor = power.amax(dim=(-2, -1))[:, None, None] * 1e-8
+                self.shape_window = max(1, min(n_frames, int(round(s["content_window"] * frames_per_second))))
                 log_power = L.band_log_power(stacked, self.bands, self.shape_floor, self.shape_window)
                 self.target_shapes = L.standardize(log_power)
                 self.content_band_weights = L.content_band_weights(power)
@@ -134,14 +133,6 @@ class Objective:
                 self.level_floor = torch.stack([torch.expm1(st.max()) * 1e-4 for st in styles])[:, None, None]
                 levels = [L.bin_levels(st, float(floor)) for st, floor in zip(styles, self.level_floor)]
                 self.target_levels = (torch.stack([m for m, _ in levels]), torch.stack([d for _, d in levels]))
-            if self.weights["dynamics"]:
-                # each style's dynamics down to 80 dB below its loudest band and frame, the output's down to
-                # the same floor; a style shorter than the window is averaged whole
-                powers = [L.band_power(st, self.bands) for st in styles]
-                self.dynamics_floor = torch.stack([p.amax() * 1e-8 for p in powers])[:, None, None]
-                dynamics = [L.band_dynamics(L.band_log_power(st, self.bands, floor, min(self.shape_window, st.shape[-1])))
-                            for st, floor in zip(styles, self.dynamics_floor)]
-                self.target_dynamics = tuple(torch.stack([d[k] for d in dynamics]) for k in range(3))
             if self.weights["bands"] or self.weights["moments"]:
                 envelopes = [L.band_envelopes(st, self.bands) for st in styles]
                 covariances = [L.envelope_covariance(e) for e in envelopes]
@@ -197,9 +188,6 @@ class Objective:
             terms.append(L.envelope_moment_loss(envelopes, *(pick(m) for m in self.target_moments)))
         if self.weights["level"]:
             terms.append(L.level_loss(x, *(pick(t) for t in self.target_levels), pick(self.level_floor)))
-        if self.weights["dynamics"]:
-            terms.append(L.dynamics_loss(L.band_log_power(x, self.bands, pick(self.dynamics_floor), self.shape_window),
-                                         *(pick(t) for t in self.target_dynamics)))
         stacked = torch.stack(terms, dim=-1)
         total = stacked @ self.term_weights
         return (total[0], stacked[0]) if single else (total, stacked)
