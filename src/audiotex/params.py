@@ -103,6 +103,10 @@ PARAMS: dict[str, Param] = {p.name: p for p in [
     _p("content_window", float, 0.05,
        "content_target=envelopes: seconds of power averaged into each envelope frame; what changes faster "
        "(grain, crackle, flutter) is left to the style", "synthesize", minimum=0.0),
+    _p("content_top_db", float, 40.0,
+       "content_target=envelopes: bands more than this many dB below the content's loudest band carry no "
+       "content weight, so their time structure is left to the style", "synthesize", minimum=0.0,
+       exclusive_minimum=True),
     _p("autocorr_weight", float, 0.0, "weight of the feature autocorrelation (rhythm) loss", "synthesize",
        minimum=0.0),
     _p("autocorr_max_lag", float, 2.0, "longest lag (s) the autocorrelation loss matches", "synthesize",

@@ -110,7 +110,7 @@ class Objective:
                 self.shape_window = max(1, min(n_frames, int(round(s["content_window"] * frames_per_second))))
                 log_power = L.band_log_power(stacked, self.bands, self.shape_floor, self.shape_window)
                 self.target_shapes = L.standardize(log_power)
-                self.content_band_weights = L.content_band_weights(power)
+                self.content_band_weights = L.content_band_weights(power, s["content_top_db"])
                 self.target_onsets = L.standardize(L.onset_curve(log_power, self.content_band_weights))
             elif self.weights["content"]:
                 self.target_content = bank_features(torch.stack(contents), self.kernels, self.layers, self.circular)
