@@ -107,6 +107,9 @@ PARAMS: dict[str, Param] = {p.name: p for p in [
        "content_target=envelopes: bands more than this many dB below the content's loudest band carry no "
        "content weight, so their time structure is left to the style", "synthesize", minimum=0.0,
        exclusive_minimum=True),
+    _p("content_onset_weight", float, 3.0,
+       "content_target=envelopes: weight of the onset curve (where events start) against the band envelopes "
+       "in the content term", "synthesize", minimum=0.0),
     _p("autocorr_weight", float, 0.0, "weight of the feature autocorrelation (rhythm) loss", "synthesize",
        minimum=0.0),
     _p("autocorr_max_lag", float, 2.0, "longest lag (s) the autocorrelation loss matches", "synthesize",
