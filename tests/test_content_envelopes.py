@@ -98,3 +98,40 @@ def test_objective_reports_the_envelope_term_and_its_gradient_flows(magnitude):
     assert torch.isfinite(x.grad).all() and float(x.grad.abs().sum()) > 0
     _, at_content = objective(torch.from_numpy(content))
     assert float(at_content[objective.term_names.index("content")]) < 1e-4
+
+
+def test_content_top_db_leaves_bands_that_far_below_the_loudest_to_the_style():
+    """A content whose upper half is 35 dB down: held at content_top_db 40, left free at 30."""
+    magnitude = torch.ones(BINS, FRAMES, dtype=torch.float64)
+    magnitude[BINS // 2:] = 10 ** (-35 / 20)
+    content = torch.log1p(magnitude).numpy().astype(np.float32)
+    style = np.abs(np.random.default_rng(0).normal(size=(BINS, 90))).astype(np.float32)
+    quiet_weights = []
+    for top_db in (40.0, 30.0):
+        settings = P.stage_settings(P.resolve({"preset": "fast", "layers": "5x16", "content_weight": 10.0,
+                                               "content_target": "envelopes", "content_top_db": top_db},
+                                              kind="transfer"), "synthesize")
+        objective = build_objective(style, content, FRAMES, settings, torch.device("cpu"), 100.0)
+        weights = objective.content_band_weights[0]
+        quiet = objective.bands[:, BINS // 2:].sum(dim=1) == 1.0
+        assert float(weights.sum()) == pytest.approx(1.0) and bool(quiet.any()) and bool((~quiet).any())
+        assert torch.all(weights[~quiet] > 0)
+        quiet_weights.append(weights[quiet])
+    assert torch.all(quiet_weights[0] > 0) and torch.all(quiet_weights[1] == 0)
+
+
+def test_content_onset_weight_scales_the_onset_part_of_the_content_term(magnitude):
+    content = _log1p_spec(magnitude).numpy().astype(np.float32)
+    style = np.abs(np.random.default_rng(0).normal(size=(BINS, 90))).astype(np.float32)
+    shifted = torch.from_numpy(np.roll(content, 20, axis=1))
+    content_terms = []
+    for onset_weight in (0.0, 3.0, 10.0):
+        settings = P.stage_settings(P.resolve({"preset": "fast", "layers": "5x16", "content_weight": 10.0,
+                                               "content_target": "envelopes",
+                                               "content_onset_weight": onset_weight}, kind="transfer"), "synthesize")
+        objective = build_objective(style, content, FRAMES, settings, torch.device("cpu"), 100.0)
+        content_terms.append(float(objective(shifted)[1][objective.term_names.index("content")]))
+    envelopes_only, three, ten = content_terms
+    onset_part = (ten - envelopes_only) / 10.0
+    assert envelopes_only > 0.1 and onset_part > 0.1  # a shifted copy is off in both
+    assert (three - envelopes_only) / 3.0 == pytest.approx(onset_part, rel=1e-4)

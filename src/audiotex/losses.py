@@ -261,8 +261,9 @@ def content_shape_loss(log_power: torch.Tensor, target_shapes: torch.Tensor, tar
     """The content term of ``content_target=envelopes``: :func:`envelope_shape_loss` plus ``onset_weight``
     times :func:`onset_shape_loss`, from the output's :func:`band_log_power` ``([B,] bands, frames)``.
 
-    Onsets weigh 3x by default: a style's own events (crackles, drops) otherwise blur where the content's
-    start, which a listener hears first (speech -> vinyl, benchmarks/results/transfer_envelopes.tsv).
+    Onsets weigh 3x by default (the ``content_onset_weight`` key sets it): a style's own events (crackles,
+    drops) otherwise blur where the content's start, which a listener hears first (speech -> vinyl,
+    benchmarks/results/transfer_envelopes.tsv).
     """
     return (envelope_shape_loss(log_power, target_shapes, weights)
             + onset_weight * onset_shape_loss(log_power, target_onsets, weights))

@@ -103,6 +103,13 @@ PARAMS: dict[str, Param] = {p.name: p for p in [
     _p("content_window", float, 0.05,
        "content_target=envelopes: seconds of power averaged into each envelope frame; what changes faster "
        "(grain, crackle, flutter) is left to the style", "synthesize", minimum=0.0),
+    _p("content_top_db", float, 40.0,
+       "content_target=envelopes: bands more than this many dB below the content's loudest band carry no "
+       "content weight, so their time structure is left to the style", "synthesize", minimum=0.0,
+       exclusive_minimum=True),
+    _p("content_onset_weight", float, 3.0,
+       "content_target=envelopes: weight of the onset curve (where events start) against the band envelopes "
+       "in the content term", "synthesize", minimum=0.0),
     _p("autocorr_weight", float, 0.0, "weight of the feature autocorrelation (rhythm) loss", "synthesize",
        minimum=0.0),
     _p("autocorr_max_lag", float, 2.0, "longest lag (s) the autocorrelation loss matches", "synthesize",
@@ -197,8 +204,17 @@ PRESETS: dict[str, dict[str, Any]] = {
         # seed's feature loss held the content's levels too and moved less at the same content kept. The
         # 63-frame layer stays for transfers (measured with it: without, speech -> vinyl kept less than
         # ulyanov); no waveform refinement (it pulled content away: drum hits 0.87 -> 0.56 kept).
+        # Bands more than 30 dB below the content's loudest are left to the style (content_top_db): the guitar
+        # chord's faint upper harmonics held the vinyl's crackle out. Moments 3x the texture's: the drums'
+        # sparse hits. Both cost onset correlation on speech -> vinyl (kept 0.896 < ulyanov's 0.899), which
+        # onsets weighted 10x win back. All 8 bench pairs then beat ulyanov (before: 6): guitar -> vinyl
+        # kept / moved 0.833 / 0.521 -> 0.832 / 0.587 (ulyanov 0.818 / 0.572), guitar -> drums 0.817 / 0.574
+        # -> 0.810 / 0.663 (0.486 / 0.645), speech -> vinyl 0.901 -> 0.8995 kept (0.8989); speech keeps less
+        # elsewhere (machinery 0.80 -> 0.71, fire 0.85 -> 0.76; ulyanov 0.44, 0.74) and moves further
+        # (benchmarks/results/transfer_screen3.tsv).
         "transfer": {"layers": "3x256,7x512,15x512,31x256,63x256/2", "init": "content",
-                     "content_target": "envelopes", "content_weight": 10.0,
+                     "content_target": "envelopes", "content_weight": 10.0, "content_top_db": 30.0,
+                     "content_onset_weight": 10.0, "moment_weight": 3.0,
                      "content_window": 0.05, "iterations": 300, "refine_iterations": 0},
     },
 }

@@ -110,7 +110,8 @@ class Objective:
                 self.shape_window = max(1, min(n_frames, int(round(s["content_window"] * frames_per_second))))
                 log_power = L.band_log_power(stacked, self.bands, self.shape_floor, self.shape_window)
                 self.target_shapes = L.standardize(log_power)
-                self.content_band_weights = L.content_band_weights(power)
+                self.content_band_weights = L.content_band_weights(power, s["content_top_db"])
+                self.onset_weight = s["content_onset_weight"]
                 self.target_onsets = L.standardize(L.onset_curve(log_power, self.content_band_weights))
             elif self.weights["content"]:
                 self.target_content = bank_features(torch.stack(contents), self.kernels, self.layers, self.circular)
@@ -170,7 +171,7 @@ class Objective:
         if self.content_envelopes:
             log_power = L.band_log_power(x, self.bands, pick(self.shape_floor), self.shape_window)
             terms.append(L.content_shape_loss(log_power, pick(self.target_shapes), pick(self.target_onsets),
-                                              pick(self.content_band_weights)))
+                                              pick(self.content_band_weights), self.onset_weight))
         elif self.weights["content"]:
             terms.append(L.content_loss(feats, [pick(c) for c in self.target_content], self.kind))
         if self.weights["autocorr"]:
