@@ -76,6 +76,22 @@ def parse_variant(text: str) -> tuple[str, dict[str, str]]:
     return name.strip(), overrides
 
 
+def seed_list(text: str) -> list[int]:
+    """``--seeds 0,1,2`` -> ``[0, 1, 2]``."""
+    try:
+        return [int(item) for item in text.split(",") if item.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated integers, got {text!r}") from None
+
+
+def per_seed(runs: list[tuple[str, dict[str, Any]]], seeds: list[int]) -> list[tuple[str, dict[str, Any]]]:
+    """Every (name, settings) once per seed, as (``name@seedN``, settings with that seed); ``runs`` itself
+    when no seeds are given."""
+    if not seeds:
+        return runs
+    return [(f"{name}@seed{seed}", {**settings, "seed": seed}) for name, settings in runs for seed in seeds]
+
+
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -90,6 +106,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                              "overrides, e.g. 'autocorr:autocorr_weight=0.1' (separate them with ';' when a "
                              "value holds commas: 'ms:layers=3x256,11x512;init=spectrum'); repeatable")
     parser.add_argument("--iterations", type=int, default=None, help="override the optimiser iterations")
+    parser.add_argument("--seeds", type=seed_list, default=[], metavar="N,M,...",
+                        help="run every setting once per seed (rows NAME@seedN) and summarise each over the "
+                             "seeds: on short halves the two-sample test swings by up to 0.3 with the seed alone")
     parser.add_argument("--max-seconds", type=float, default=None,
                         help="use at most this many seconds of each half (the style half from the start, the "
                              "held-out half from the middle): shorter, quicker runs")
@@ -364,6 +383,7 @@ def summarise(rows: list[dict[str, Any]], names: list[str]) -> str:
                      f"{med('two_sample_accuracy'):>8.3f}{med('two_sample_floor'):>9.3f}"
                      f"{med('two_sample_excess'):>8.3f}{max(float(r['two_sample_excess']) for r in rs):>8.3f}"
                      f"{med('synthesize_s'):>9.1f}{med('cpu_s'):>8.1f}")
+    lines += seed_summary(rows)
     compared = [n for n in names if not n.startswith("gl:")]
     for a in compared:
         for b in compared:
@@ -375,6 +395,30 @@ def summarise(rows: list[dict[str, Any]], names: list[str]) -> str:
                 wins = sum(dist[a][c] < dist[b][c] for c in common)
                 lines.append(f"{a} beats {b} (lower normalised distance) on {wins}/{len(common)} clips")
     return "\n".join(lines)
+
+
+def seed_summary(rows: list[dict[str, Any]]) -> list[str]:
+    """For settings run over several seeds (``NAME@seedN`` rows): each clip's median over the seeds of the
+    two-sample excess, normalised distance and copy score over the real excerpt's, then their median and
+    worst over the clips: figures that one lucky seed cannot make."""
+    by_setting: dict[str, dict[str, list[dict[str, Any]]]] = {}
+    for row in rows:
+        name, _, seed = row["preset"].rpartition("@seed")
+        if name and seed and not name.startswith("gl:"):
+            by_setting.setdefault(name, {}).setdefault(row["clip"], []).append(row)
+    lines = []
+    for name, clips in by_setting.items():
+        def per_clip(key: str) -> list[float]:
+            return [statistics.median(float(r[key]) for r in rs) for rs in clips.values()]
+
+        excess = per_clip("two_sample_excess")
+        distance = per_clip("texture_distance_norm")
+        copy_over = [c - r for c, r in zip(per_clip("copy_score"), per_clip("copy_score_reference"))]
+        seeds = max(len(rs) for rs in clips.values())
+        lines.append(f"{name} over {seeds} seeds (per-clip medians, {len(clips)} clips): two-sample excess median "
+                     f"{statistics.median(excess):.3f} max {max(excess):.3f}; dist_norm max {max(distance):.3f}; "
+                     f"copy over real median {statistics.median(copy_over):+.3f} max {max(copy_over):+.3f}")
+    return lines
 
 
 def keep_audio(tmp: Path, directory: Path | None, names: dict[str, str]) -> None:
@@ -410,7 +454,7 @@ def run_task(task: tuple[Path, str, dict[str, Any], bool, argparse.Namespace]) -
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     clips = find_clips(args.clips, args.speech)
-    runs = settings_list(args)
+    runs = per_seed(settings_list(args), args.seeds)
     rhythm_prefixes = tuple(filter(None, (s.strip() for s in args.rhythm_clips.split(","))))
     header = (machine_description(args.device) + f"; torch_threads={args.threads}; jobs={args.jobs}; command="
               + " ".join(sys.argv[1:]))

@@ -1,0 +1,40 @@
+"""The quality benchmark's seed handling: every setting once per seed, summarised per clip over the seeds."""
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+import quality  # noqa: E402
+
+
+def test_per_seed_names_and_overrides_each_seed():
+    runs = [("default", {"seed": 0, "n_fft": 512}), ("ulyanov", {"seed": 0, "n_fft": 2048})]
+    expanded = quality.per_seed(runs, [1, 2])
+    assert [name for name, _ in expanded] == ["default@seed1", "default@seed2", "ulyanov@seed1", "ulyanov@seed2"]
+    assert [s["seed"] for _, s in expanded] == [1, 2, 1, 2]
+    assert expanded[3][1]["n_fft"] == 2048
+    assert quality.per_seed(runs, []) is runs
+
+
+def test_seed_list_rejects_words():
+    assert quality.seed_list("0, 1,2") == [0, 1, 2]
+    with pytest.raises(Exception, match="integers"):
+        quality.seed_list("1,x")
+
+
+def row(clip, preset, excess, distance=0.5, copy=0.3, reference=0.2):
+    return {"clip": clip, "preset": preset, "two_sample_excess": excess, "texture_distance_norm": distance,
+            "copy_score": copy, "copy_score_reference": reference}
+
+
+def test_seed_summary_takes_each_clips_median_over_seeds_before_the_clips():
+    rows = [row("a", "d@seed0", 0.0), row("a", "d@seed1", 0.3), row("a", "d@seed2", 0.1, distance=1.3),
+            row("b", "d@seed0", 0.2), row("b", "d@seed1", 0.4), row("b", "d@seed2", 0.5, copy=0.9),
+            row("a", "gl:d@seed0", 0.9), row("a", "other", 0.9)]
+    (line,) = quality.seed_summary(rows)
+    # per-clip medians: a 0.1, b 0.4 -> median 0.25, max 0.4; one lucky seed (a@seed0, 0.0) does not count
+    assert line.startswith("d over 3 seeds (per-clip medians, 2 clips)")
+    assert "excess median 0.250 max 0.400" in line
+    assert "dist_norm max 0.500" in line  # a's 1.3 is one seed of three: its median is 0.5
+    assert "copy over real median +0.100 max +0.100" in line
