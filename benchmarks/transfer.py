@@ -34,6 +34,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+import soundfile as sf
+
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from quality import (DEMO, REPO, add_parallel_arguments, keep_audio, machine_description, parse_variant,  # noqa: E402
                      settings_list, task_results)
@@ -90,6 +92,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"), help="torch device")
     add_parallel_arguments(parser, default_jobs=2)
     parser.add_argument("--keep-audio", type=Path, default=None, help="copy every output and input here")
+    parser.add_argument("--spectrograms", default="", metavar="PAIR,...",
+                        help="draw these pairs' content, style and every setting's output as spectrograms, "
+                             "to <out>.<pair>.png (needs --keep-audio)")
     parser.add_argument("--out", type=Path, default=REPO / "benchmarks" / "results" / "transfer.tsv",
                         help="results TSV (default: benchmarks/results/transfer.tsv); the plot goes beside it")
     return parser.parse_args(argv)
@@ -220,6 +225,36 @@ def run_task(task: tuple[str, str, dict[str, Any], argparse.Namespace]) -> dict[
     return row
 
 
+def plot_spectrograms(path: Path, audio: Path, pair: str, names: list[str]) -> None:
+    """The content, style and each setting's output of ``pair`` (files kept in ``audio`` by --keep-audio),
+    one dB spectrogram per row, each signal at unit RMS over a common 80 dB range, so levels compare."""
+    import librosa
+    import librosa.display
+    import matplotlib
+    import numpy as np
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from audiotex.files import atomic_output
+
+    panels = [(part, audio / f"{pair}.{part}.{names[0]}.wav") for part in ("content", "style")]
+    panels += [(name, audio / f"{pair}.{name}.wav") for name in names]
+    fig, axes = plt.subplots(len(panels), 1, figsize=(8, 2.0 * len(panels)), squeeze=False)
+    for ax, (title, wav) in zip(axes[:, 0], panels):
+        y, sr = sf.read(wav, always_2d=True)
+        y = y.mean(axis=1)
+        db = librosa.amplitude_to_db(np.abs(librosa.stft(y / (np.sqrt(np.mean(y ** 2)) + 1e-12), n_fft=1024,
+                                                         hop_length=256)), top_db=None)
+        librosa.display.specshow(db, sr=sr, hop_length=256, x_axis="time", y_axis="hz", ax=ax,
+                                 vmin=db.max() - 80.0, vmax=db.max())
+        ax.set_title(f"{pair}: {title}", fontsize=9)
+    fig.tight_layout()
+    with atomic_output(path) as tmp:
+        fig.savefig(tmp, dpi=80, format="png")
+    plt.close(fig)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     pairs = HELDOUT_PAIRS if args.heldout else PAIRS
@@ -227,6 +262,11 @@ def main(argv: list[str] | None = None) -> int:
     unknown = [p for p in chosen if p not in pairs]
     if unknown:
         sys.exit(f"error: unknown pair(s) {', '.join(unknown)}; known: {', '.join(pairs)}")
+    drawn = [p.strip() for p in args.spectrograms.split(",") if p.strip()]
+    if drawn and args.keep_audio is None:
+        sys.exit("error: --spectrograms needs --keep-audio (the outputs are drawn from the kept files)")
+    if set(drawn) - set(chosen):
+        sys.exit(f"error: --spectrograms names pair(s) not run: {', '.join(sorted(set(drawn) - set(chosen)))}")
     runs = settings_list(args, kind="transfer")
     names = [name for name, _ in runs]
     header = (machine_description(args.device) + f"; content_seconds={args.content_seconds:g}; style_seconds="
@@ -249,6 +289,10 @@ def main(argv: list[str] | None = None) -> int:
             plot(args.out.with_suffix(".png"), rows, names)
             print(f"{row['pair']:<18}{row['preset']:<16} kept={row['content_kept']:.3f} "
                   f"moved={row['style_moved']:.3f} hole={row['hole_db']:.1f}dB cpu={row['cpu_s']:.1f}s", flush=True)
+    for pair in drawn:
+        path = args.out.with_name(f"{args.out.stem}.{pair}.png")
+        plot_spectrograms(path, args.keep_audio, pair, names)
+        print(f"wrote {path}")
     print()
     print(summarise(rows, names))
     return 0
