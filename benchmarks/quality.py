@@ -76,10 +76,15 @@ def parse_variant(text: str) -> tuple[str, dict[str, str]]:
     return name.strip(), overrides
 
 
+def comma_list(text: str) -> list[str]:
+    """``"a, b,,c"`` -> ``["a", "b", "c"]``: the items of a comma-separated option, blanks dropped."""
+    return [item.strip() for item in text.split(",") if item.strip()]
+
+
 def seed_list(text: str) -> list[int]:
     """``--seeds 0,1,2`` -> ``[0, 1, 2]``."""
     try:
-        return [int(item) for item in text.split(",") if item.strip()]
+        return [int(item) for item in comma_list(text)]
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected comma-separated integers, got {text!r}") from None
 
@@ -157,7 +162,7 @@ def find_clips(spec: str, speech: bool) -> list[Path]:
         prefixes = ("env_", "mus_") + (("sp_",) if speech else ())
         return [p for p in available if p.name.startswith(prefixes)]
     chosen = []
-    for item in filter(None, (s.strip() for s in spec.split(","))):
+    for item in comma_list(spec):
         path = Path(item)
         matches = [path] if path.is_file() else [p for p in available if p.name.startswith(item)]
         if not matches:
@@ -172,7 +177,7 @@ def settings_list(args: argparse.Namespace, kind: str = "texture") -> list[tuple
     from audiotex import params as P
     from audiotex.errors import AudiotexError
 
-    runs = [(name, {"preset": name}) for name in filter(None, (s.strip() for s in args.presets.split(",")))]
+    runs = [(name, {"preset": name}) for name in comma_list(args.presets)]
     runs += [(name, overrides) for name, overrides in args.variant]
     resolved = []
     for name, layer in runs:
@@ -455,7 +460,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     clips = find_clips(args.clips, args.speech)
     runs = per_seed(settings_list(args), args.seeds)
-    rhythm_prefixes = tuple(filter(None, (s.strip() for s in args.rhythm_clips.split(","))))
+    rhythm_prefixes = tuple(comma_list(args.rhythm_clips))
     header = (machine_description(args.device) + f"; torch_threads={args.threads}; jobs={args.jobs}; command="
               + " ".join(sys.argv[1:]))
     args.out.parent.mkdir(parents=True, exist_ok=True)

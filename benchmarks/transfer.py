@@ -37,8 +37,8 @@ from typing import Any
 import soundfile as sf
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from quality import (DEMO, REPO, add_parallel_arguments, keep_audio, machine_description, parse_variant,  # noqa: E402
-                     settings_list, task_results)
+from quality import (DEMO, REPO, add_parallel_arguments, comma_list, keep_audio, machine_description,  # noqa: E402
+                     parse_variant, settings_list, task_results)
 
 #: name -> (content recording, style recording): contents speech, drums and a sustained guitar chord;
 #: styles noisy (water, vinyl), crackling (fire, vinyl), tonal (machinery hum, guitar) and rhythmic (drums).
@@ -258,11 +258,11 @@ def plot_spectrograms(path: Path, audio: Path, pair: str, names: list[str]) -> N
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     pairs = HELDOUT_PAIRS if args.heldout else PAIRS
-    chosen = [p.strip() for p in args.pairs.split(",") if p.strip()] or list(pairs)
+    chosen = comma_list(args.pairs) or list(pairs)
     unknown = [p for p in chosen if p not in pairs]
     if unknown:
         sys.exit(f"error: unknown pair(s) {', '.join(unknown)}; known: {', '.join(pairs)}")
-    drawn = [p.strip() for p in args.spectrograms.split(",") if p.strip()]
+    drawn = comma_list(args.spectrograms)
     if drawn and args.keep_audio is None:
         sys.exit("error: --spectrograms needs --keep-audio (the outputs are drawn from the kept files)")
     if set(drawn) - set(chosen):
