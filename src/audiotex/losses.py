@@ -217,7 +217,12 @@ def band_log_power(spec: torch.Tensor, bands: torch.Tensor, floor: float | torch
     Unlike :func:`band_envelopes` (means of ``log1p`` values, nearly linear in quiet bins) it sees a decay
     into silence as a listener and a dB meter do; the window sets how fast a change it still follows.
     """
-    power = band_power(spec, bands)
+    return pooled_log_power(band_power(spec, bands), floor, window)
+
+
+def pooled_log_power(power: torch.Tensor, floor: float | torch.Tensor, window: int = 1) -> torch.Tensor:
+    """``log(power + floor)`` of power curves ``(..., frames)``, each first averaged over every ``window``
+    consecutive frames: ``(..., frames - window + 1)``."""
     if window > 1:
         power = F.avg_pool1d(power.reshape(-1, 1, power.shape[-1]), window, stride=1).reshape(
             *power.shape[:-1], -1)

@@ -142,9 +142,10 @@ PARAMS: dict[str, Param] = {p.name: p for p in [
     _p("learning_rate", float, None, "step size (empty: 1 for L-BFGS, 0.05 for Adam)", "synthesize",
        minimum=0.0, exclusive_minimum=True, nullable=True),
     _p("init", str, "noise",
-       "initial spectrogram: small white noise, noise with the style's mean and spread per frequency, or "
-       "the content spectrogram itself (transfers only)",
-       "synthesize", choices=("noise", "spectrum", "content")),
+       "initial spectrogram: small white noise, noise with the style's mean and spread per frequency, the "
+       "style with its time scrambled (phase: random phases per modulation frequency, the same for every "
+       "bin, so its slow and broadband fluctuations stay), or the content spectrogram itself (transfers only)",
+       "synthesize", choices=("noise", "spectrum", "phase", "content")),
     _p("init_scale", float, 1e-3, "standard deviation of the initial white noise (init=noise)", "synthesize",
        minimum=0.0),
     _p("loop", bool, False, "make a seamless loop: circular convolutions, the end flows into the start",
@@ -189,14 +190,18 @@ PRESETS: dict[str, dict[str, Any]] = {
         "init": "spectrum", "band_weight": 100.0, "moment_weight": 1.0, "n_iter": 48, "momentum": 0.99,
     },
     # The best trade-off measured (benchmarks/results/quality.tsv): finer time resolution, several
-    # kernel widths, band statistics and moments, noise with the style's spectrum to start from, and the
+    # kernel widths, band statistics and moments, the style's own fluctuations to start from (below), and the
     # waveform itself optimised against the statistics after Griffin-Lim. No kernel wider than 31 frames
     # (0.18 s): a 63-frame layer over 2x pooled frames let the output copy stretches of the style (copy
     # score 0.53 vs a real excerpt's 0.15 on machinery, 0.37 vs 0.02 on water; without it 0.32 and 0.25,
     # lower on all six bench-quality clips, benchmarks/results/quality_texture_screen.tsv) at 0.8x the CPU.
+    # It starts from the style with its time scrambled (init=phase): starting from noise, the optimiser left
+    # the fluctuations too fast and too independent across bands (fire, averaged over 20 ms: 0.52x the real
+    # spread, lag-1 correlation 0.22 vs 0.63), which is how a log-mel classifier told the textures apart.
+    # From there 150 iterations do what 300 did (benchmarks/results/quality_phase_screen.tsv).
     "default": {
         "n_fft": 512, "hop_length": 128, "layers": "3x256,7x512,15x512,31x256",
-        "init": "spectrum", "band_weight": 100.0, "moment_weight": 1.0, "iterations": 300,
+        "init": "phase", "band_weight": 100.0, "moment_weight": 1.0, "iterations": 150,
         "n_iter": 500, "momentum": 0.99, "refine_target": "statistics", "refine_iterations": 200,
         # With a content clip (benchmarks/results/transfer*.tsv): start from the content itself (Grinstein et
         # al., ICASSP 2018) and hold only its time structure, each band's envelope and the onsets up to gain

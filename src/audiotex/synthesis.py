@@ -108,7 +108,7 @@ class Objective:
                 # levels are followed down to 80 dB below each content's loudest band and frame
                 self.shape_floor = power.amax(dim=(-2, -1))[:, None, None] * 1e-8
                 self.shape_window = max(1, min(n_frames, int(round(s["content_window"] * frames_per_second))))
-                log_power = L.band_log_power(stacked, self.bands, self.shape_floor, self.shape_window)
+                log_power = L.pooled_log_power(power, self.shape_floor, self.shape_window)
                 self.target_shapes = L.standardize(log_power)
                 self.content_band_weights = L.content_band_weights(power, s["content_top_db"])
                 self.onset_weight = s["content_onset_weight"]
@@ -214,6 +214,28 @@ def build_objective(style: np.ndarray | Sequence[np.ndarray], content: np.ndarra
                      settings, frames_per_second)
 
 
+def phase_randomized(spec: np.ndarray, n_frames: int, rng: np.random.Generator) -> np.ndarray:
+    """A random field with ``spec``'s mean and its auto- and cross-correlations over time.
+
+    The time Fourier transform of every bin is multiplied by the SAME random phase per modulation
+    frequency, which leaves each bin's modulation spectrum and every pair's cross-spectrum unchanged while
+    scrambling where things happen. Longer outputs join independent draws.
+    """
+    spec = np.asarray(spec, dtype=np.float64)
+    mean = spec.mean(axis=1, keepdims=True)
+    spectrum = np.fft.rfft(spec - mean, axis=1)
+    pieces, total = [], 0
+    while total < n_frames:
+        phase = np.exp(2j * np.pi * rng.random(spectrum.shape[1]))
+        phase[0] = 1.0
+        if spec.shape[1] % 2 == 0:
+            phase[-1] = np.sign(phase[-1].real) or 1.0
+        pieces.append(np.fft.irfft(spectrum * phase, n=spec.shape[1], axis=1))
+        total += spec.shape[1]
+    field = np.concatenate(pieces, axis=1)[:, :n_frames] + mean
+    return np.maximum(field, 0.0).astype(np.float32)
+
+
 def initial_spectrogram(style: np.ndarray, n_frames: int, init: str, init_scale: float, seed: int,
                         content: np.ndarray | None = None) -> np.ndarray:
     """The starting point of the optimisation.
@@ -221,6 +243,8 @@ def initial_spectrogram(style: np.ndarray, n_frames: int, init: str, init_scale:
     ``"noise"``: white Gaussian noise of standard deviation ``init_scale`` (the seed's 1e-3).
     ``"spectrum"``: Gaussian noise with the style's mean and standard deviation per frequency bin, so the
     optimiser starts from the right average spectrum instead of near silence.
+    ``"phase"``: :func:`phase_randomized` style, which has the style's fluctuations over time and their
+    coherence across frequency from the start; noise has neither, and the optimiser never fully builds them.
     ``"content"``: the content spectrogram itself (tiled or cropped to ``n_frames``), so a style transfer
     starts with all of the content and moves toward the style (Grinstein et al., ICASSP 2018).
 
@@ -233,6 +257,8 @@ def initial_spectrogram(style: np.ndarray, n_frames: int, init: str, init_scale:
                                 "or spectrum")
         return np.ascontiguousarray(fit_length(content, n_frames), dtype=np.float32)
     rng = np.random.default_rng(seed)
+    if init == "phase":
+        return phase_randomized(style, n_frames, rng)
     noise = rng.standard_normal((style.shape[0], n_frames)).astype(np.float32)
     if init == "spectrum":
         mean = style.mean(axis=1, keepdims=True)
