@@ -198,10 +198,12 @@ PRESETS: dict[str, dict[str, Any]] = {
     # It starts from the style with its time scrambled (init=phase): starting from noise, the optimiser left
     # the fluctuations too fast and too independent across bands (fire, averaged over 20 ms: 0.52x the real
     # spread, lag-1 correlation 0.22 vs 0.63), which is how a log-mel classifier told the textures apart.
-    # From there 150 iterations do what 300 did (benchmarks/results/quality_phase_screen.tsv).
+    # From there 150 iterations do what 300 did (benchmarks/results/quality_phase_screen.tsv). The level term
+    # keeps quiet bands quiet: water's lowest mel band was left too loud, a tell for the classifier
+    # (quality_phase_screen4.tsv).
     "default": {
         "n_fft": 512, "hop_length": 128, "layers": "3x256,7x512,15x512,31x256",
-        "init": "phase", "band_weight": 100.0, "moment_weight": 1.0, "iterations": 150,
+        "init": "phase", "band_weight": 100.0, "moment_weight": 1.0, "level_weight": 1.0, "iterations": 150,
         "n_iter": 500, "momentum": 0.99, "refine_target": "statistics", "refine_iterations": 200,
         # With a content clip (benchmarks/results/transfer*.tsv): start from the content itself (Grinstein et
         # al., ICASSP 2018) and hold only its time structure, each band's envelope and the onsets up to gain
@@ -219,7 +221,7 @@ PRESETS: dict[str, dict[str, Any]] = {
         # (benchmarks/results/transfer_screen3.tsv).
         "transfer": {"layers": "3x256,7x512,15x512,31x256,63x256/2", "init": "content",
                      "content_target": "envelopes", "content_weight": 10.0, "content_top_db": 30.0,
-                     "content_onset_weight": 10.0, "moment_weight": 3.0,
+                     "content_onset_weight": 10.0, "moment_weight": 3.0, "level_weight": 0.0,
                      "content_window": 0.05, "iterations": 300, "refine_iterations": 0},
     },
 }
