@@ -223,15 +223,16 @@ def phase_randomized(spec: np.ndarray, n_frames: int, rng: np.random.Generator) 
     """
     spec = np.asarray(spec, dtype=np.float64)
     mean = spec.mean(axis=1, keepdims=True)
+    frames = spec.shape[1]
     spectrum = np.fft.rfft(spec - mean, axis=1)
-    pieces, total = [], 0
-    while total < n_frames:
+    pieces = []
+    for _ in range(-(-n_frames // frames)):  # as many draws as cover n_frames
         phase = np.exp(2j * np.pi * rng.random(spectrum.shape[1]))
         phase[0] = 1.0
-        if spec.shape[1] % 2 == 0:
+        if frames % 2 == 0:
+            # irfft keeps only the real part of the Nyquist term: a sign flip keeps its size
             phase[-1] = np.sign(phase[-1].real) or 1.0
-        pieces.append(np.fft.irfft(spectrum * phase, n=spec.shape[1], axis=1))
-        total += spec.shape[1]
+        pieces.append(np.fft.irfft(spectrum * phase, n=frames, axis=1))
     field = np.concatenate(pieces, axis=1)[:, :n_frames] + mean
     return np.maximum(field, 0.0).astype(np.float32)
 
