@@ -113,7 +113,7 @@ def test_content_top_db_leaves_bands_that_far_below_the_loudest_to_the_style():
                                               kind="transfer"), "synthesize")
         objective = build_objective(style, content, FRAMES, settings, torch.device("cpu"), 100.0)
         weights = objective.content_band_weights[0]
-        quiet = objective.bands[:, BINS // 2:].sum(dim=1) == 1.0
+        quiet = objective.content_bands[:, BINS // 2:].sum(dim=1) == 1.0
         assert float(weights.sum()) == pytest.approx(1.0) and bool(quiet.any()) and bool((~quiet).any())
         assert torch.all(weights[~quiet] > 0)
         quiet_weights.append(weights[quiet])
@@ -135,3 +135,24 @@ def test_content_onset_weight_scales_the_onset_part_of_the_content_term(magnitud
     onset_part = (ten - envelopes_only) / 10.0
     assert envelopes_only > 0.1 and onset_part > 0.1  # a shifted copy is off in both
     assert (three - envelopes_only) / 3.0 == pytest.approx(onset_part, rel=1e-4)
+
+
+def test_content_bands_sets_how_finely_the_content_term_tells_partials_apart():
+    """Two partials in one coarse band, one rising while the other falls: an output with the two swapped has
+    the same coarse band power, so only finer content bands see it (the style's bands stay as they are)."""
+    ramp = torch.linspace(0.0, 1.0, FRAMES, dtype=torch.float64)
+    magnitude = torch.full((BINS, FRAMES), 1e-3, dtype=torch.float64)
+    magnitude[44], magnitude[56] = 0.1 + ramp, 1.1 - ramp
+    swapped = magnitude.clone()
+    swapped[44], swapped[56] = magnitude[56], magnitude[44]
+    content = torch.log1p(magnitude).numpy().astype(np.float32)
+    style = np.abs(np.random.default_rng(0).normal(size=(BINS, 90))).astype(np.float32)
+    content_terms = {}
+    for n_bands in (8, 64):
+        settings = P.stage_settings(P.resolve({"preset": "fast", "layers": "5x16", "content_weight": 10.0,
+                                               "content_target": "envelopes", "content_bands": n_bands},
+                                              kind="transfer"), "synthesize")
+        objective = build_objective(style, content, FRAMES, settings, torch.device("cpu"), 100.0)
+        assert objective.bands.shape[0] == L.band_matrix(BINS, settings["bands"]).shape[0]
+        content_terms[n_bands] = float(objective(torch.log1p(swapped).float())[1][objective.term_names.index("content")])
+    assert content_terms[8] < 0.05 and content_terms[64] > 1.0, content_terms

@@ -100,11 +100,13 @@ class Objective:
                                  for k in range(len(self.layers))]
             self.target_content = None
             self.content_envelopes = self.weights["content"] and s["content_target"] == "envelopes"
-            if self.weights["bands"] or self.weights["moments"] or self.content_envelopes:
+            if self.weights["bands"] or self.weights["moments"]:
                 self.bands = L.band_matrix(first.shape[0], s["bands"], device=first.device)
             if self.content_envelopes:
+                # finer than the style's bands: a chord's partials each keep their own decay
+                self.content_bands = L.band_matrix(first.shape[0], s["content_bands"], device=first.device)
                 stacked = torch.stack(contents)
-                power = L.band_power(stacked, self.bands)
+                power = L.band_power(stacked, self.content_bands)
                 # levels are followed down to 80 dB below each content's loudest band and frame
                 self.shape_floor = power.amax(dim=(-2, -1))[:, None, None] * 1e-8
                 self.shape_window = max(1, min(n_frames, int(round(s["content_window"] * frames_per_second))))
@@ -169,7 +171,7 @@ class Objective:
         envelopes = (L.band_envelopes(x, self.bands)  # once for both terms
                      if self.weights["bands"] or self.weights["moments"] else None)
         if self.content_envelopes:
-            log_power = L.band_log_power(x, self.bands, pick(self.shape_floor), self.shape_window)
+            log_power = L.band_log_power(x, self.content_bands, pick(self.shape_floor), self.shape_window)
             terms.append(L.content_shape_loss(log_power, pick(self.target_shapes), pick(self.target_onsets),
                                               pick(self.content_band_weights), self.onset_weight))
         elif self.weights["content"]:
