@@ -29,6 +29,16 @@ def magnitude() -> torch.Tensor:
     return 0.01 + 5.0 * bursts
 
 
+def _envelope_objective(content: np.ndarray, **overrides):
+    """The transfer objective of a tiny ``fast`` bank with the envelope content term (weight 10, plus
+    ``overrides``) for ``content`` against a fixed random style."""
+    style = np.abs(np.random.default_rng(0).normal(size=(BINS, 90))).astype(np.float32)
+    settings = P.stage_settings(P.resolve({"preset": "fast", "layers": "5x16", "content_weight": 10.0,
+                                           "content_target": "envelopes", **overrides}, kind="transfer"),
+                                "synthesize")
+    return build_objective(style, content, FRAMES, settings, torch.device("cpu"), 100.0)
+
+
 def _shape_loss(spec: torch.Tensor, content: torch.Tensor, window: int = 1) -> float:
     bands = L.band_matrix(BINS, 16).to(spec.dtype)
     power = L.band_power(content, bands)
@@ -86,10 +96,7 @@ def test_bands_far_below_the_content_s_loudest_carry_no_weight():
 
 def test_objective_reports_the_envelope_term_and_its_gradient_flows(magnitude):
     content = _log1p_spec(magnitude).numpy().astype(np.float32)
-    style = np.abs(np.random.default_rng(0).normal(size=(BINS, 90))).astype(np.float32)
-    settings = P.stage_settings(P.resolve({"preset": "fast", "layers": "5x16", "content_weight": 10.0,
-                                           "content_target": "envelopes"}, kind="transfer"), "synthesize")
-    objective = build_objective(style, content, FRAMES, settings, torch.device("cpu"), 100.0)
+    objective = _envelope_objective(content)
     x = torch.from_numpy(np.roll(content, 20, axis=1)).requires_grad_()
     total, terms = objective(x)
     total.backward()
@@ -105,13 +112,9 @@ def test_content_top_db_leaves_bands_that_far_below_the_loudest_to_the_style():
     magnitude = torch.ones(BINS, FRAMES, dtype=torch.float64)
     magnitude[BINS // 2:] = 10 ** (-35 / 20)
     content = torch.log1p(magnitude).numpy().astype(np.float32)
-    style = np.abs(np.random.default_rng(0).normal(size=(BINS, 90))).astype(np.float32)
     quiet_weights = []
     for top_db in (40.0, 30.0):
-        settings = P.stage_settings(P.resolve({"preset": "fast", "layers": "5x16", "content_weight": 10.0,
-                                               "content_target": "envelopes", "content_top_db": top_db},
-                                              kind="transfer"), "synthesize")
-        objective = build_objective(style, content, FRAMES, settings, torch.device("cpu"), 100.0)
+        objective = _envelope_objective(content, content_top_db=top_db)
         weights = objective.content_band_weights[0]
         quiet = objective.content_bands[:, BINS // 2:].sum(dim=1) == 1.0
         assert float(weights.sum()) == pytest.approx(1.0) and bool(quiet.any()) and bool((~quiet).any())
@@ -122,14 +125,10 @@ def test_content_top_db_leaves_bands_that_far_below_the_loudest_to_the_style():
 
 def test_content_onset_weight_scales_the_onset_part_of_the_content_term(magnitude):
     content = _log1p_spec(magnitude).numpy().astype(np.float32)
-    style = np.abs(np.random.default_rng(0).normal(size=(BINS, 90))).astype(np.float32)
     shifted = torch.from_numpy(np.roll(content, 20, axis=1))
     content_terms = []
     for onset_weight in (0.0, 3.0, 10.0):
-        settings = P.stage_settings(P.resolve({"preset": "fast", "layers": "5x16", "content_weight": 10.0,
-                                               "content_target": "envelopes",
-                                               "content_onset_weight": onset_weight}, kind="transfer"), "synthesize")
-        objective = build_objective(style, content, FRAMES, settings, torch.device("cpu"), 100.0)
+        objective = _envelope_objective(content, content_onset_weight=onset_weight)
         content_terms.append(float(objective(shifted)[1][objective.term_names.index("content")]))
     envelopes_only, three, ten = content_terms
     onset_part = (ten - envelopes_only) / 10.0
@@ -146,13 +145,10 @@ def test_content_bands_sets_how_finely_the_content_term_tells_partials_apart():
     swapped = magnitude.clone()
     swapped[44], swapped[56] = magnitude[56], magnitude[44]
     content = torch.log1p(magnitude).numpy().astype(np.float32)
-    style = np.abs(np.random.default_rng(0).normal(size=(BINS, 90))).astype(np.float32)
     content_terms = {}
     for n_bands in (8, 64):
-        settings = P.stage_settings(P.resolve({"preset": "fast", "layers": "5x16", "content_weight": 10.0,
-                                               "content_target": "envelopes", "content_bands": n_bands},
-                                              kind="transfer"), "synthesize")
-        objective = build_objective(style, content, FRAMES, settings, torch.device("cpu"), 100.0)
-        assert objective.bands.shape[0] == L.band_matrix(BINS, settings["bands"]).shape[0]
+        objective = _envelope_objective(content, content_bands=n_bands)
+        # the style's bands stay at the preset's ``bands``
+        assert objective.bands.shape[0] == L.band_matrix(BINS, P.resolve({"preset": "fast"}, kind="transfer")["bands"]).shape[0]
         content_terms[n_bands] = float(objective(torch.log1p(swapped).float())[1][objective.term_names.index("content")])
     assert content_terms[8] < 0.05 and content_terms[64] > 1.0, content_terms
