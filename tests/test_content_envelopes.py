@@ -152,3 +152,37 @@ def test_content_bands_sets_how_finely_the_content_term_tells_partials_apart():
         assert objective.bands.shape[0] == L.band_matrix(BINS, P.resolve({"preset": "fast"}, kind="transfer")["bands"]).shape[0]
         content_terms[n_bands] = float(objective(torch.log1p(swapped).float())[1][objective.term_names.index("content")])
     assert content_terms[8] < 0.05 and content_terms[64] > 1.0, content_terms
+
+
+def test_content_pause_db_leaves_the_content_s_pauses_to_the_style(magnitude):
+    """A content with a pause 100 dB down: an output that follows it where it sounds and goes on at a steady
+    level through the pause, as a style would, meets the content term with content_pause_db; without it,
+    the term asks for the hole."""
+    pause = slice(40, 80)
+    with_pause = magnitude.clone()
+    with_pause[:, pause] = 1e-5
+    filled = with_pause.clone()
+    g = torch.Generator().manual_seed(2)
+    filled[:, pause] = 1.0 + 0.3 * torch.rand(BINS, 40, generator=g, dtype=torch.float64)
+    content = torch.log1p(with_pause).numpy().astype(np.float32)
+    output = torch.log1p(filled).float()
+    content_terms = {}
+    for pause_db in (None, 30.0):
+        # one-frame envelopes and no onset part: the envelope term alone, frame by frame
+        objective = _envelope_objective(content, content_pause_db=pause_db, content_window=0.01,
+                                        content_onset_weight=0.0)
+        content_terms[pause_db] = float(objective(output)[1][objective.term_names.index("content")])
+        if pause_db is not None:
+            held = objective.held_frames[0]
+            assert held.shape == (FRAMES,) and torch.all(held[pause] == 0)
+            assert float(held[int(torch.argmax(with_pause.sum(dim=0)))]) == 1.0
+    assert content_terms[30.0] < 1e-3 and content_terms[None] > 0.5, content_terms
+
+
+def test_content_pause_db_changes_nothing_where_the_content_never_pauses(magnitude):
+    steady = (1.0 + magnitude).numpy().astype(np.float32)  # never more than a few dB below its loudest
+    output = torch.from_numpy(np.roll(np.log1p(steady), 20, axis=1))
+    content = np.log1p(steady)
+    terms = [float(o(output)[1][o.term_names.index("content")])
+             for o in (_envelope_objective(content), _envelope_objective(content, content_pause_db=30.0))]
+    assert terms[0] > 0.1 and terms[1] == pytest.approx(terms[0], rel=1e-5)

@@ -10,6 +10,7 @@ per row ``(B,)``, and rows never mix.
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import torch
@@ -197,11 +198,19 @@ def band_loss(spec: torch.Tensor, bands: torch.Tensor, target_mean: torch.Tensor
     return envelope_covariance_loss(band_envelopes(spec, bands), target_mean, target_covariance)
 
 
-def standardize(curves: torch.Tensor, eps: float = 1e-6) -> torch.Tensor:
+def standardize(curves: torch.Tensor, eps: float = 1e-6, held: torch.Tensor | None = None) -> torch.Tensor:
     """Each curve along the last dimension (a band envelope, an onset curve) with its mean removed and
-    scaled to unit spread: its shape over time, whatever its level and depth of modulation."""
-    centred = curves - curves.mean(dim=-1, keepdim=True)
-    return centred / (centred.pow(2).mean(dim=-1, keepdim=True) + eps).sqrt()
+    scaled to unit spread: its shape over time, whatever its level and depth of modulation.
+
+    With ``held`` (1 for the frames that count, 0 for the rest, broadcastable to ``curves``) the mean and
+    spread are those of the held frames only.
+    """
+    if held is None:
+        centred = curves - curves.mean(dim=-1, keepdim=True)
+        return centred / (centred.pow(2).mean(dim=-1, keepdim=True) + eps).sqrt()
+    count = held.sum(dim=-1, keepdim=True).clamp_min(1.0)
+    centred = curves - (curves * held).sum(dim=-1, keepdim=True) / count
+    return centred / ((centred * held).pow(2).sum(dim=-1, keepdim=True) / count + eps).sqrt()
 
 
 def band_power(spec: torch.Tensor, bands: torch.Tensor) -> torch.Tensor:
@@ -238,14 +247,27 @@ def content_band_weights(power: torch.Tensor, top_db: float = 40.0) -> torch.Ten
     return used / used.sum(dim=-1, keepdim=True)
 
 
-def envelope_shape_loss(envelopes: torch.Tensor, target_shapes: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
+def envelope_shape_loss(envelopes: torch.Tensor, target_shapes: torch.Tensor, weights: torch.Tensor,
+                        held: torch.Tensor | None = None) -> torch.Tensor:
     """Weighted mean over bands of ``mean_t (z - z_target)^2`` with ``z`` the :func:`standardize` d
     envelopes: ``2 (1 - r)`` per band, ``r`` the correlation over time with the target's envelope.
 
     Blind to each band's level and depth of modulation, so a style transfer can take those from the style
-    while every band still rises and falls with the content. ``target_shapes`` are standardized already.
+    while every band still rises and falls with the content. ``target_shapes`` are standardized already
+    (over the ``held`` frames, when given: see :func:`held_frames`); frames not held count for nothing.
     """
-    return ((standardize(envelopes) - target_shapes) ** 2).mean(dim=-1).mul(weights).sum(dim=-1)
+    if held is None:
+        return ((standardize(envelopes) - target_shapes) ** 2).mean(dim=-1).mul(weights).sum(dim=-1)
+    held = held[..., None, :]  # the same frames for every band
+    error = ((standardize(envelopes, held=held) - target_shapes) ** 2 * held).sum(dim=-1)
+    return (error / held.sum(dim=-1).clamp_min(1.0)).mul(weights).sum(dim=-1)
+
+
+def held_frames(frame_log_power: torch.Tensor, pause_db: float) -> torch.Tensor:
+    """1 for the frames of natural-log power curves ``([B,] frames)`` within ``pause_db`` dB of their
+    loudest frame, 0 for the pauses below."""
+    floor = frame_log_power.amax(dim=-1, keepdim=True) - pause_db * math.log(10.0) / 10.0
+    return (frame_log_power >= floor).to(frame_log_power.dtype)
 
 
 def onset_curve(log_power: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
@@ -262,15 +284,17 @@ def onset_shape_loss(log_power: torch.Tensor, target_onsets: torch.Tensor, weigh
 
 
 def content_shape_loss(log_power: torch.Tensor, target_shapes: torch.Tensor, target_onsets: torch.Tensor,
-                       weights: torch.Tensor, onset_weight: float = 3.0) -> torch.Tensor:
-    """The content term of ``content_target=envelopes``: :func:`envelope_shape_loss` plus ``onset_weight``
-    times :func:`onset_shape_loss`, from the output's :func:`band_log_power` ``([B,] bands, frames)``.
+                       weights: torch.Tensor, onset_weight: float = 3.0,
+                       held: torch.Tensor | None = None) -> torch.Tensor:
+    """The content term of ``content_target=envelopes``: :func:`envelope_shape_loss` (over the ``held``
+    frames) plus ``onset_weight`` times :func:`onset_shape_loss`, from the output's :func:`band_log_power`
+    ``([B,] bands, frames)``.
 
     Onsets weigh 3x by default (the ``content_onset_weight`` key sets it): a style's own events (crackles,
     drops) otherwise blur where the content's start, which a listener hears first (speech -> vinyl,
     benchmarks/results/transfer_envelopes.tsv).
     """
-    return (envelope_shape_loss(log_power, target_shapes, weights)
+    return (envelope_shape_loss(log_power, target_shapes, weights, held)
             + onset_weight * onset_shape_loss(log_power, target_onsets, weights))
 
 

@@ -111,7 +111,15 @@ class Objective:
                 self.shape_floor = power.amax(dim=(-2, -1))[:, None, None] * 1e-8
                 self.shape_window = max(1, min(n_frames, int(round(s["content_window"] * frames_per_second))))
                 log_power = L.pooled_log_power(power, self.shape_floor, self.shape_window)
-                self.target_shapes = L.standardize(log_power)
+                self.held_frames = None
+                if s["content_pause_db"] is not None:
+                    # pauses are frames where the whole content is quiet (speech between words), not one
+                    # band decaying (a chord's partial): there the style is free to go on at its own level
+                    frame_log_power = L.pooled_log_power(power.sum(dim=-2), self.shape_floor[..., 0],
+                                                         self.shape_window)
+                    self.held_frames = L.held_frames(frame_log_power, s["content_pause_db"])
+                self.target_shapes = L.standardize(
+                    log_power, held=None if self.held_frames is None else self.held_frames[..., None, :])
                 self.content_band_weights = L.content_band_weights(power, s["content_top_db"])
                 self.onset_weight = s["content_onset_weight"]
                 self.target_onsets = L.standardize(L.onset_curve(log_power, self.content_band_weights))
@@ -173,7 +181,8 @@ class Objective:
         if self.content_envelopes:
             log_power = L.band_log_power(x, self.content_bands, pick(self.shape_floor), self.shape_window)
             terms.append(L.content_shape_loss(log_power, pick(self.target_shapes), pick(self.target_onsets),
-                                              pick(self.content_band_weights), self.onset_weight))
+                                              pick(self.content_band_weights), self.onset_weight,
+                                              None if self.held_frames is None else pick(self.held_frames)))
         elif self.weights["content"]:
             terms.append(L.content_loss(feats, [pick(c) for c in self.target_content], self.kind))
         if self.weights["autocorr"]:
