@@ -1,8 +1,13 @@
 """Batched synthesis: every row of a batch ends where it ends alone, and resumes alone after a kill.
 
 Tolerances: batched convolutions may sum in another order than single-row ones, so results agree to
-float rounding amplified by the optimisation, not bit for bit; after 20 iterations with the ``fast``
-preset's layers the log-magnitudes of a row batched and alone differ by less than 1e-4.
+float rounding amplified by the optimisation, not bit for bit. With Adam, after 20 iterations with the
+``fast`` preset's layers, a row batched and alone differ by less than 1e-4 in log-magnitude. L-BFGS's line
+search decides on float32 losses: its first step is tiny against a loss in the thousands, so rounding that
+depends on the batch size (the convolution a batch of 4 gets differs from a batch of 1's on an AVX-512 Xeon)
+can tip a step's acceptance, and a row batched and alone then end 0.02-0.04 apart (0.3 after one
+iteration; their losses a step ahead or behind), while two different rows end about 3.5 apart. So for L-BFGS the exact check is that a row does not depend on
+what the other rows of its batch hold, and batched and alone are compared against that 3.5.
 """
 from __future__ import annotations
 
@@ -65,12 +70,23 @@ def test_each_batched_row_equals_its_single_row_result(styles, optimizer):
     results = synthesize_batch(problems, progress=progress)
     assert seen_iterations[1] == [0, 1, 2, 3], "the rows must run as one batch, not one after another"
     assert seen_iterations[13] == [0, 1, 2]
+    # different styles really made different rows (so the checks below are row by row)
+    apart = float(np.abs(results[0].spectrogram - results[1].spectrogram).max())
+    assert apart > 0.1
+    # a row ends the same whatever the other rows of its batch hold: swap two of them
+    swapped = synthesize_batch([problems[0], problems[2], problems[1], problems[3]])
+    for row, position in ((0, 0), (1, 2), (2, 1), (3, 3)):
+        assert_same_row(swapped[position], results[row])
     for problem, result in zip(problems, results):
         assert isinstance(result, SynthesisResult)
         assert len(result.losses) == problem.settings["iterations"]
-        assert_same_row(result, alone(problem))
-    # different styles really made different rows (so equality above is row by row)
-    assert not np.allclose(results[0].spectrogram, results[1].spectrogram, atol=0.1)
+        single = alone(problem)
+        if optimizer == "adam":
+            assert_same_row(result, single)
+        else:
+            difference = float(np.abs(result.spectrogram - single.spectrogram).max())
+            print(f"max |batched - single| = {difference:.3g}, two different rows: {apart:.3g}")
+            assert difference < 0.05 * apart, (difference, apart)
 
 
 def test_rows_of_other_shapes_run_one_group_after_another(styles):
