@@ -6,8 +6,9 @@ float rounding amplified by the optimisation, not bit for bit. With Adam, after 
 search decides on float32 losses: its first step is tiny against a loss in the thousands, so rounding that
 depends on the batch size (the convolution a batch of 4 gets differs from a batch of 1's on an AVX-512 Xeon)
 can tip a step's acceptance, and a row batched and alone then end 0.02-0.04 apart (0.3 after one
-iteration; their losses a step ahead or behind), while two different rows end about 3.5 apart. So for L-BFGS the exact check is that a row does not depend on
-what the other rows of its batch hold, and batched and alone are compared against that 3.5.
+iteration; their losses a step ahead or behind), while two different rows end about 3.5 apart. So for
+L-BFGS the exact check is that a row does not depend on what the other rows of its batch hold, and batched
+and alone are compared against that 3.5.
 """
 from __future__ import annotations
 

@@ -145,12 +145,13 @@ def test_content_bands_sets_how_finely_the_content_term_tells_partials_apart():
     swapped = magnitude.clone()
     swapped[44], swapped[56] = magnitude[56], magnitude[44]
     content = torch.log1p(magnitude).numpy().astype(np.float32)
+    style_bands = L.band_matrix(BINS, P.resolve({"preset": "fast"}, kind="transfer")["bands"]).shape[0]
     content_terms = {}
     for n_bands in (8, 64):
         objective = _envelope_objective(content, content_bands=n_bands)
-        # the style's bands stay at the preset's ``bands``
-        assert objective.bands.shape[0] == L.band_matrix(BINS, P.resolve({"preset": "fast"}, kind="transfer")["bands"]).shape[0]
-        content_terms[n_bands] = float(objective(torch.log1p(swapped).float())[1][objective.term_names.index("content")])
+        assert objective.bands.shape[0] == style_bands  # the style's bands stay at the preset's ``bands``
+        terms = objective(torch.log1p(swapped).float())[1]
+        content_terms[n_bands] = float(terms[objective.term_names.index("content")])
     assert content_terms[8] < 0.05 and content_terms[64] > 1.0, content_terms
 
 
