@@ -227,10 +227,11 @@ PRESETS: dict[str, dict[str, Any]] = {
         # 5 s of speech -> water move past ulyanov (0.601 against 0.583), but on 1.5 s of speech, whose
         # first 0.4 s is silence, the style filling that silence cost speech -> vinyl 0.17 of content kept
         # (0.749 against ulyanov's 0.900; transfer_pause30_screen.tsv). This beats ulyanov on both counts
-        # on the 8 bench pairs, 7 of the 8 held-out ones (guitar -> fire moves 0.004 less) and 2 of 3 pairs
-        # at 5 s / 10 s (speech -> water moves 0.025 less) (benchmarks/results/transfer.tsv,
-        # transfer_heldout.tsv, transfer_long.tsv; screens in transfer_screen3.tsv, transfer_screen4.tsv,
-        # transfer_long_screen.tsv, transfer_pause_screen.tsv and transfer_pause30_screen.tsv).
+        # on the 8 bench pairs (7 on another CPU: guitar -> vinyl moves 0.0003 less), 7 of the 8 held-out
+        # ones (guitar -> fire moves 0.004 less) and 2 of 3 pairs at 5 s / 10 s (speech -> water moves 0.025
+        # less) (benchmarks/results/transfer.tsv, transfer_heldout.tsv, transfer_long.tsv; screens in
+        # transfer_screen3.tsv, transfer_screen4.tsv, transfer_long_screen.tsv, transfer_pause_screen.tsv and
+        # transfer_pause30_screen.tsv).
         "transfer": {"layers": "3x256,7x512,15x512,31x256,63x256/2", "init": "content",
                      "content_target": "envelopes", "content_weight": 5.0, "content_top_db": 40.0,
                      "content_onset_weight": 10.0, "content_bands": 96, "moment_weight": 3.0, "level_weight": 0.0,
