@@ -43,3 +43,61 @@ def test_phase_randomized_is_seeded_and_fills_longer_outputs():
     assert not np.allclose(a, c)
     # each 100-frame draw is a different one, not the first repeated
     assert not np.allclose(a[:, :100], a[:, 100:200])
+
+
+def pattern_alignment(x: np.ndarray, reference: np.ndarray) -> np.ndarray:
+    """Per modulation frequency, how closely ``x``'s complex pattern across bins is ``reference``'s up to one
+    common phase: ``|<x_k, r_k>| / (|x_k| |r_k|)``, 1 for the same pattern rotated."""
+    a, b = (np.fft.rfft(v - v.mean(axis=1, keepdims=True), axis=1)[:, 1:] for v in (x, reference))
+    return np.abs((a * np.conj(b)).sum(axis=0)) / (np.linalg.norm(a, axis=0) * np.linalg.norm(b, axis=0))
+
+
+def test_neighbour_phases_keep_each_bins_modulation_spectrum_but_not_its_pattern_across_bins():
+    spec = smooth_field(bins=32, frames=512) + 6.0  # far from 0: nothing is clipped
+    shared = phase_randomized(spec, spec.shape[1], np.random.default_rng(0)).astype(np.float64)
+    drawn = phase_randomized(spec, spec.shape[1], np.random.default_rng(0), neighbours=8).astype(np.float64)
+    assert drawn.min() > 0
+    np.testing.assert_allclose(drawn.mean(axis=1), spec.mean(axis=1), atol=1e-4)
+    spectra = [np.abs(np.fft.rfft(v - v.mean(axis=1, keepdims=True), axis=1)) for v in (drawn, spec)]
+    np.testing.assert_allclose(spectra[0], spectra[1], rtol=1e-3, atol=1e-3)
+    # the phase scramble keeps every modulation frequency's pattern across bins exactly (one common
+    # rotation): its output is the style through one all-pass filter; the neighbours' patterns are others
+    assert np.median(pattern_alignment(shared, spec)) > 0.999
+    assert np.median(pattern_alignment(drawn, spec)) < 0.6
+    # ... which still hold the bins' common swing: bins rise and fall together about as much as in the style
+    def mean_correlation(v: np.ndarray) -> float:
+        c = np.corrcoef(v)
+        return float(c[np.triu_indices_from(c, 1)].mean())
+    assert abs(mean_correlation(drawn) - mean_correlation(spec)) < 0.15
+    again = initial_spectrogram(spec, 700, "phase", 1e-3, seed=2, init_neighbours=8)
+    np.testing.assert_array_equal(again, initial_spectrogram(spec, 700, "phase", 1e-3, seed=2, init_neighbours=8))
+    assert again.shape == (32, 700)
+
+
+def test_a_loops_start_wraps_around_without_a_jump():
+    """loop=true: one circular draw, so the last frame leads into the first like any two neighbours; the
+    joined draws of a plain start jump there (here one frame longer than the style)."""
+    rng = np.random.default_rng(7)
+    # every bin slow (a 16-frame moving average): neighbouring frames are close, unrelated frames are not
+    slow = np.stack([np.convolve(rng.standard_normal(315), np.ones(16) / 4.0, mode="valid")[:300]
+                     for _ in range(16)])
+    spec = 4.0 + slow
+    n_frames = spec.shape[1] + 1
+
+    def seam_over_steps(field: np.ndarray) -> float:
+        steps = np.abs(np.diff(field, axis=1)).mean(axis=0)
+        return float(np.abs(field[:, 0] - field[:, -1]).mean() / np.median(steps))
+
+    for init in ("phase", "phase_db"):
+        for neighbours in (0, 8):
+            looped = [initial_spectrogram(spec, n_frames, init, 1e-3, seed=s, init_neighbours=neighbours, loop=True)
+                      for s in range(6)]
+            plain = [initial_spectrogram(spec, n_frames, init, 1e-3, seed=s, init_neighbours=neighbours)
+                     for s in range(6)]
+            assert all(v.shape == (spec.shape[0], n_frames) for v in looped)
+            assert np.median([seam_over_steps(v) for v in looped]) < 1.5, (init, neighbours)
+            assert np.median([seam_over_steps(v) for v in plain]) > 2.0, (init, neighbours)
+    # a loop longer than the style is still one draw, with the style's level per bin
+    long = phase_randomized(spec, 2 * spec.shape[1] + 7, np.random.default_rng(1), circular=True)
+    np.testing.assert_allclose(long.mean(axis=1), spec.mean(axis=1), atol=1e-4)
+    assert np.median(long.std(axis=1) / spec.std(axis=1)) > 0.8

@@ -136,8 +136,17 @@ PARAMS: dict[str, Param] = {p.name: p for p in [
     _p("level_weight", float, 0.0,
        "weight of the level loss: each frequency's mean and spread of level in dB (down to 80 dB below the "
        "loudest), so quiet bands stay as quiet and as steady as the style's", "synthesize", minimum=0.0),
-    _p("bands", int, 48, "number of log-spaced frequency bands of the band statistics and moments losses", "synthesize",
-       minimum=2, maximum=1024),
+    _p("correlation_weight", float, 0.0,
+       "weight of the envelope correlation loss: how log-spaced bands rise and fall together, on envelopes "
+       "compressed as the cochlea does (magnitude ** 0.3), which see broadband dips as well as swells",
+       "synthesize", minimum=0.0),
+    _p("db_weight", float, 0.0,
+       "weight of the dB envelope loss: mean, covariance and persistence (autocovariance at 1-16 frames) of "
+       "log-spaced bands' levels in dB, down to 80 dB below the loudest (bands: how many)", "synthesize",
+       minimum=0.0),
+    _p("bands", int, 48,
+       "number of log-spaced frequency bands of the band statistics, moments, dB envelope and envelope "
+       "correlation losses", "synthesize", minimum=2, maximum=1024),
     _p("gram_norm", str, "frames", "divide Gram matrices by the number of frames or of elements (seed: how_div)",
        "synthesize", choices=("frames", "elements")),
     _p("loss", str, "l2", "distance between Gram matrices and between features", "synthesize",
@@ -151,8 +160,15 @@ PARAMS: dict[str, Param] = {p.name: p for p in [
     _p("init", str, "noise",
        "initial spectrogram: small white noise, noise with the style's mean and spread per frequency, the "
        "style with its time scrambled (phase: random phases per modulation frequency, the same for every "
-       "bin, so its slow and broadband fluctuations stay), or the content spectrogram itself (transfers only)",
-       "synthesize", choices=("noise", "spectrum", "phase", "content")),
+       "bin, so its slow and broadband fluctuations stay; phase_db: the same on its levels in dB, each bin then "
+       "given back the style's own values in the new order, so its broadband dips stay too), or the content "
+       "spectrogram itself (transfers only)",
+       "synthesize", choices=("noise", "spectrum", "phase", "phase_db", "content")),
+    _p("init_neighbours", int, 0,
+       "init=phase or phase_db: 0 keeps each modulation frequency's own pattern of phases across bins, which "
+       "makes the output match stretches of the style at some shift; N takes it from a random mix of N "
+       "neighbouring modulation frequencies on each side instead (less copying)", "synthesize",
+       minimum=0, maximum=1000),
     _p("init_scale", float, 1e-3, "standard deviation of the initial white noise (init=noise)", "synthesize",
        minimum=0.0),
     _p("loop", bool, False, "make a seamless loop: circular convolutions, the end flows into the start",
@@ -207,10 +223,14 @@ PRESETS: dict[str, dict[str, Any]] = {
     # spread, lag-1 correlation 0.22 vs 0.63), which is how a log-mel classifier told the textures apart.
     # From there 150 iterations do what 300 did (benchmarks/results/quality_phase_screen.tsv). The level term
     # keeps quiet bands quiet: water's lowest mel band was left too loud, a tell for the classifier
-    # (quality_phase_screen4.tsv).
+    # (quality_phase_screen4.tsv). The scrambled start and the dB terms work on levels in dB (phase_db,
+    # db_weight, correlation_weight): in log1p a quiet bin is nearly linear in magnitude, so broadband dips
+    # (water's bands correlate 0.82 in dB, 0.58 in log1p) were lost, and the classifier saw them; neighbours'
+    # phases (init_neighbours) keep the start from copying stretches of the style (quality_db_screen*.tsv).
     "default": {
         "n_fft": 512, "hop_length": 128, "layers": "3x256,7x512,15x512,31x256",
-        "init": "phase", "band_weight": 100.0, "moment_weight": 1.0, "level_weight": 1.0, "iterations": 150,
+        "init": "phase_db", "init_neighbours": 8, "band_weight": 100.0, "moment_weight": 1.0, "level_weight": 1.0,
+        "db_weight": 10.0, "correlation_weight": 100.0, "iterations": 150,
         "n_iter": 500, "momentum": 0.99, "refine_target": "statistics", "refine_iterations": 200,
         # With a content clip (benchmarks/results/transfer*.tsv): start from the content itself (Grinstein et
         # al., ICASSP 2018) and hold only its time structure, each band's envelope and the onsets up to gain
@@ -235,7 +255,10 @@ PRESETS: dict[str, dict[str, Any]] = {
         "transfer": {"layers": "3x256,7x512,15x512,31x256,63x256/2", "init": "content",
                      "content_target": "envelopes", "content_weight": 5.0, "content_top_db": 40.0,
                      "content_onset_weight": 10.0, "content_bands": 96, "moment_weight": 3.0, "level_weight": 0.0,
-                     "content_window": 0.05, "iterations": 300, "refine_iterations": 0},
+                     "content_window": 0.05, "iterations": 300, "refine_iterations": 0,
+                     # A lighter dB term moves further toward the style on every bench pair without holes
+                     # (transfer_db_screen*.tsv); the correlation term pulled content away.
+                     "db_weight": 3.0, "correlation_weight": 0.0},
     },
 }
 

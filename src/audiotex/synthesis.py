@@ -29,6 +29,12 @@ from .files import atomic_output
 from .lbfgs import LBFGSState, lbfgs_step
 
 
+#: Power of the band magnitudes in the envelope correlation term: McDermott & Simoncelli's cochlear compression.
+COMPRESSION = 0.3
+
+#: Lags (frames) of the dB envelope term's autocovariances: how long a swing lasts, 6-90 ms at hop 128 / 22 kHz.
+DB_LAGS = (1, 2, 4, 8, 16)
+
 #: A log1p magnitude beyond this (e^40) is no sound any STFT of audio in [-1, 1] can have: divergence.
 MAX_LOG_MAGNITUDE = 40.0
 
@@ -88,7 +94,8 @@ class Objective:
         self.weights = {"style": s["style_weight"], "content": s["content_weight"] if has_content else 0.0,
                         "autocorr": s["autocorr_weight"], "diversity": s["diversity_weight"],
                         "spectrum": s["spectrum_weight"], "bands": s["band_weight"],
-                        "moments": s["moment_weight"], "level": s["level_weight"]}
+                        "moments": s["moment_weight"], "level": s["level_weight"],
+                        "correlation": s["correlation_weight"], "db": s["db_weight"]}
         #: the active terms, in the order of the columns of ``terms``
         self.term_names = [name for name, weight in self.weights.items() if weight]
         self.term_weights = torch.tensor([self.weights[name] for name in self.term_names], device=first.device,
@@ -100,7 +107,7 @@ class Objective:
                                  for k in range(len(self.layers))]
             self.target_content = None
             self.content_envelopes = self.weights["content"] and s["content_target"] == "envelopes"
-            if self.weights["bands"] or self.weights["moments"]:
+            if self.weights["bands"] or self.weights["moments"] or self.weights["correlation"] or self.weights["db"]:
                 self.bands = L.band_matrix(first.shape[0], s["bands"], device=first.device)
             if self.content_envelopes:
                 # finer than the style's bands: a chord's partials each keep their own decay
@@ -139,11 +146,19 @@ class Objective:
                                          else None)
             self.window = max(1, int(round(s["diversity_window"] * frames_per_second)))
             self.target_mean = torch.stack([st.mean(dim=1) for st in styles])
+            # levels, compressed and dB envelopes are followed down to 80 dB below each style's loudest bin
+            self.quiet_floor = torch.stack([torch.expm1(st.max()) * 1e-4 for st in styles])[:, None, None]
             if self.weights["level"]:
-                # levels are compared down to 80 dB below each style's loudest bin
-                self.level_floor = torch.stack([torch.expm1(st.max()) * 1e-4 for st in styles])[:, None, None]
-                levels = [L.bin_levels(st, float(floor)) for st, floor in zip(styles, self.level_floor)]
+                levels = [L.bin_levels(st, float(floor)) for st, floor in zip(styles, self.quiet_floor)]
                 self.target_levels = (torch.stack([m for m, _ in levels]), torch.stack([d for _, d in levels]))
+            if self.weights["correlation"]:
+                self.target_correlation = torch.stack([
+                    L.envelope_correlation(L.compressed_envelopes(st, self.bands, COMPRESSION, floor))
+                    for st, floor in zip(styles, self.quiet_floor)])
+            if self.weights["db"]:
+                stats = [L.envelope_statistics(L.compressed_envelopes(st, self.bands, 0.0, floor), DB_LAGS)
+                         for st, floor in zip(styles, self.quiet_floor)]
+                self.target_db = tuple(torch.stack([t[k] for t in stats]) for k in range(3))
             if self.weights["bands"] or self.weights["moments"]:
                 envelopes = [L.band_envelopes(st, self.bands) for st in styles]
                 covariances = [L.envelope_covariance(e) for e in envelopes]
@@ -199,7 +214,15 @@ class Objective:
         if self.weights["moments"]:
             terms.append(L.envelope_moment_loss(envelopes, *(pick(m) for m in self.target_moments)))
         if self.weights["level"]:
-            terms.append(L.level_loss(x, *(pick(t) for t in self.target_levels), pick(self.level_floor)))
+            terms.append(L.level_loss(x, *(pick(t) for t in self.target_levels), pick(self.quiet_floor)))
+        if self.weights["correlation"]:
+            terms.append(L.correlation_loss(
+                L.compressed_envelopes(x, self.bands, COMPRESSION, pick(self.quiet_floor)),
+                pick(self.target_correlation)))
+        if self.weights["db"]:
+            terms.append(L.envelope_statistics_loss(
+                L.compressed_envelopes(x, self.bands, 0.0, pick(self.quiet_floor)), DB_LAGS,
+                *(pick(t) for t in self.target_db)))
         stacked = torch.stack(terms, dim=-1)
         total = stacked @ self.term_weights
         return (total[0], stacked[0]) if single else (total, stacked)
@@ -225,31 +248,72 @@ def build_objective(style: np.ndarray | Sequence[np.ndarray], content: np.ndarra
                      settings, frames_per_second)
 
 
-def phase_randomized(spec: np.ndarray, n_frames: int, rng: np.random.Generator) -> np.ndarray:
-    """A random field with ``spec``'s mean and its auto- and cross-correlations over time.
+def phase_randomized(spec: np.ndarray, n_frames: int, rng: np.random.Generator, neighbours: int = 0,
+                     circular: bool = False) -> np.ndarray:
+    """A random field with ``spec``'s mean, each bin's modulation spectrum and (with ``neighbours`` 0) every
+    pair of bins' cross-spectrum over time.
 
-    The time Fourier transform of every bin is multiplied by the SAME random phase per modulation
-    frequency, which leaves each bin's modulation spectrum and every pair's cross-spectrum unchanged while
-    scrambling where things happen. Longer outputs join independent draws.
+    With ``neighbours`` 0 the time Fourier transform of every bin is multiplied by the SAME random phase per
+    modulation frequency, which keeps every cross-spectrum while scrambling where things happen. That keeps
+    each modulation frequency's exact pattern of phases across bins, though: the output is every bin's
+    series through one and the same random all-pass filter, and a second of it matches some second of the
+    style (water: copy score 0.30 against a real excerpt's 0.05). With ``neighbours`` N > 0 the phases at
+    modulation frequency ``k`` are instead those of a random complex mix of frequencies ``k +- 2 .. k +-
+    (N + 1)`` (not ``k +- 1``, which a finite clip's leakage ties to ``k``): patterns with the recording's
+    coherence across bins, none of them ``k``'s own; each bin still keeps its modulation spectrum, periodic
+    peaks included. Longer outputs join independent draws, and the end does not lead into the start; with
+    ``circular`` (a loop) there is one draw of exactly ``n_frames``, made from the style cropped or
+    zero-padded to that length, so the field wraps around without a jump.
     """
     spec = np.asarray(spec, dtype=np.float64)
     mean = spec.mean(axis=1, keepdims=True)
-    frames = spec.shape[1]
-    spectrum = np.fft.rfft(spec - mean, axis=1)
+    frames = n_frames if circular else spec.shape[1]
+    # zero-padding to a longer loop spreads the same energy over more frames: scale it back up
+    gain = np.sqrt(max(1.0, frames / spec.shape[1]))
+    spectrum = np.fft.rfft(spec - mean, n=frames, axis=1) * gain
+    last = spectrum.shape[1] - 1
+    if neighbours:
+        offsets = np.array([j for j in range(-1 - neighbours, neighbours + 2) if abs(j) > 1])
+        index = np.abs(np.arange(1, last + 1)[:, None] + offsets[None, :])  # reflect at 0 ...
+        index = np.clip(np.where(index > last, 2 * last - index, index), 1, last)  # ... and at the top
     pieces = []
     for _ in range(-(-n_frames // frames)):  # as many draws as cover n_frames
-        phase = np.exp(2j * np.pi * rng.random(spectrum.shape[1]))
-        phase[0] = 1.0
+        if neighbours:
+            weights = rng.standard_normal(index.shape) + 1j * rng.standard_normal(index.shape)
+            phase = np.ones_like(spectrum)
+            phase[:, 1:] = np.exp(1j * np.angle(np.einsum("bkj,kj->bk", spectrum[:, index], weights)))
+        else:
+            phase = np.exp(2j * np.pi * rng.random(spectrum.shape[1]))
+            phase[0] = 1.0
         if frames % 2 == 0:
             # irfft keeps only the real part of the Nyquist term: a sign flip keeps its size
-            phase[-1] = np.sign(phase[-1].real) or 1.0
-        pieces.append(np.fft.irfft(spectrum * phase, n=frames, axis=1))
+            phase[..., -1] = np.where(phase[..., -1].real < 0, -1.0, 1.0)
+        pieces.append(np.fft.irfft(np.abs(spectrum) * phase if neighbours else spectrum * phase, n=frames, axis=1))
     field = np.concatenate(pieces, axis=1)[:, :n_frames] + mean
     return np.maximum(field, 0.0).astype(np.float32)
 
 
+def _db(spec: np.ndarray, floor: float = 1e-4) -> np.ndarray:
+    """Log magnitudes of a ``log1p`` spectrogram down to ``floor`` times its loudest, shifted to start at 0."""
+    magnitude = np.expm1(np.asarray(spec, dtype=np.float64))
+    log_magnitude = np.log(magnitude + magnitude.max() * floor)
+    return log_magnitude - log_magnitude.min()
+
+
+def rank_matched(field: np.ndarray, spec: np.ndarray) -> np.ndarray:
+    """``field`` with each bin's values replaced by ``spec``'s values of the same rank in that bin (its
+    quantiles, when the lengths differ): the order over time of ``field``, the levels of ``spec``."""
+    frames = field.shape[1]
+    # the inverted CDF picks values of spec itself: with equal lengths, each exactly once
+    levels = np.quantile(np.asarray(spec, dtype=np.float64), (np.arange(frames) + 0.5) / frames, axis=1,
+                         method="inverted_cdf").T
+    ranks = np.argsort(np.argsort(field, axis=1, kind="stable"), axis=1, kind="stable")
+    return np.take_along_axis(levels, ranks, axis=1).astype(np.float32)
+
+
 def initial_spectrogram(style: np.ndarray, n_frames: int, init: str, init_scale: float, seed: int,
-                        content: np.ndarray | None = None) -> np.ndarray:
+                        content: np.ndarray | None = None, init_neighbours: int = 0,
+                        loop: bool = False) -> np.ndarray:
     """The starting point of the optimisation.
 
     ``"noise"``: white Gaussian noise of standard deviation ``init_scale`` (the seed's 1e-3).
@@ -257,6 +321,12 @@ def initial_spectrogram(style: np.ndarray, n_frames: int, init: str, init_scale:
     optimiser starts from the right average spectrum instead of near silence.
     ``"phase"``: :func:`phase_randomized` style, which has the style's fluctuations over time and their
     coherence across frequency from the start; noise has neither, and the optimiser never fully builds them.
+    ``"phase_db"``: the same scramble on the style's levels in dB (:func:`phase_randomized` of the log
+    magnitudes), each bin then given the style's own values in the new order (:func:`rank_matched`). The
+    ``log1p`` values of quiet bins are nearly linear, so a scramble of them loses the broadband dips that a
+    dB meter and a log-mel classifier see (water: bands correlate 0.50 across the scrambled start in dB,
+    0.82 across the recording); in dB they stay. ``init_neighbours`` is :func:`phase_randomized`'s
+    ``neighbours`` for both, and ``loop`` its ``circular``.
     ``"content"``: the content spectrogram itself (tiled or cropped to ``n_frames``), so a style transfer
     starts with all of the content and moves toward the style (Grinstein et al., ICASSP 2018).
 
@@ -269,8 +339,10 @@ def initial_spectrogram(style: np.ndarray, n_frames: int, init: str, init_scale:
                                 "or spectrum")
         return np.ascontiguousarray(fit_length(content, n_frames), dtype=np.float32)
     rng = np.random.default_rng(seed)
+    if init == "phase_db":
+        return rank_matched(phase_randomized(_db(style), n_frames, rng, init_neighbours, loop), style)
     if init == "phase":
-        return phase_randomized(style, n_frames, rng)
+        return phase_randomized(style, n_frames, rng, init_neighbours, loop)
     noise = rng.standard_normal((style.shape[0], n_frames)).astype(np.float32)
     if init == "spectrum":
         mean = style.mean(axis=1, keepdims=True)
@@ -480,7 +552,8 @@ def _optimise_batch(problems: list[SynthesisProblem], rows: list[int], device: t
     n_frames = problems[0].n_frames
     contents = [None if p.content is None else fit_length(p.content, n_frames) for p in problems]
     objective = build_objective([p.style for p in problems], contents, n_frames, s, device, frames_per_second)
-    x = torch.from_numpy(np.stack([initial_spectrogram(p.style, n_frames, s["init"], s["init_scale"], s["seed"], c)
+    x = torch.from_numpy(np.stack([initial_spectrogram(p.style, n_frames, s["init"], s["init_scale"], s["seed"], c,
+                                                       s["init_neighbours"], s["loop"])
                                    for p, c in zip(problems, contents)])).to(device)
     adam = s["optimizer"] == "adam"
     optimizer: LBFGSState | AdamState = (AdamState.empty(x) if adam else
