@@ -101,3 +101,21 @@ def test_a_loops_start_wraps_around_without_a_jump():
     long = phase_randomized(spec, 2 * spec.shape[1] + 7, np.random.default_rng(1), circular=True)
     np.testing.assert_allclose(long.mean(axis=1), spec.mean(axis=1), atol=1e-4)
     assert np.median(long.std(axis=1) / spec.std(axis=1)) > 0.8
+
+
+def test_slow_modulations_get_independent_phases_in_every_bin():
+    """independent_period: the slowest modulations (period of a fifth of the clip or longer: indices 1-5)
+    lose their pattern across bins, the rest keep it exactly; every bin keeps its modulation spectrum."""
+    spec = smooth_field(bins=32, frames=500) + 6.0
+    for neighbours in (0, 8):
+        out = phase_randomized(spec, spec.shape[1], np.random.default_rng(1), neighbours=neighbours,
+                               independent_period=100.0).astype(np.float64)
+        spectra = [np.abs(np.fft.rfft(v - v.mean(axis=1, keepdims=True), axis=1)) for v in (out, spec)]
+        np.testing.assert_allclose(spectra[0], spectra[1], rtol=1e-3, atol=1e-3)
+        alignment = pattern_alignment(out, spec)  # index 0 here is modulation index 1
+        assert alignment[:5].max() < 0.7, neighbours
+        if not neighbours:
+            assert alignment[5:].min() > 0.999
+    # nothing changes without it: the same draws as before
+    np.testing.assert_array_equal(phase_randomized(spec, 500, np.random.default_rng(2)),
+                                  phase_randomized(spec, 500, np.random.default_rng(2), independent_period=0.0))

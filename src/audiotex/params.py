@@ -169,6 +169,11 @@ PARAMS: dict[str, Param] = {p.name: p for p in [
        "makes the output match stretches of the style at some shift; N takes it from a random mix of N "
        "neighbouring modulation frequencies on each side instead (less copying)", "synthesize",
        minimum=0, maximum=1000),
+    _p("init_independent_seconds", float, 0.0,
+       "init=phase or phase_db: modulations this slow or slower (period in seconds) get their own random phase "
+       "in every bin, since a clip holds too few of their cycles for their pattern across bins to be a "
+       "statistic rather than one event of the recording: less copying, at a cost to the band statistics "
+       "(0: none)", "synthesize", minimum=0.0),
     _p("init_scale", float, 1e-3, "standard deviation of the initial white noise (init=noise)", "synthesize",
        minimum=0.0),
     _p("loop", bool, False, "make a seamless loop: circular convolutions, the end flows into the start",
