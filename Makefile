@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 TORCH_VERSION ?= 2.13.0
 CORES ?= 2
 
-.PHONY: venv demo test test-slurm browser lint schemas bench-quality bench-inversion bench-speed bench-transfer bench-plan bench-bulk
+.PHONY: venv demo test test-slurm browser lint schemas bench-quality bench-inversion bench-speed bench-transfer bench-bandlimited bench-plan bench-bulk
 
 venv: $(STAMP)
 
@@ -44,6 +44,10 @@ bench-quality: venv
 # Style transfer, every preset on 8 content/style pairs: content kept vs moved toward the style, holes, CPU s.
 bench-transfer: venv
 	$(BIN)/python benchmarks/transfer.py
+
+# Band-limited styles (nothing above 5.5 kHz but a floor): lines, blips and seeded blips above the cutoff.
+bench-bandlimited: venv
+	$(BIN)/python benchmarks/bandlimited.py --variant "noise_start:init=noise"
 
 bench-inversion: venv
 	$(BIN)/python benchmarks/inversion.py
