@@ -284,6 +284,8 @@ def phase_randomized(spec: np.ndarray, n_frames: int, rng: np.random.Generator, 
         offsets = np.array([j for j in range(-1 - neighbours, neighbours + 2) if abs(j) > 1])
         index = np.abs(np.arange(1, last + 1)[:, None] + offsets[None, :])  # reflect at 0 ...
         index = np.clip(np.where(index > last, 2 * last - index, index), 1, last)  # ... and at the top
+    # modulation indices 1..slow have periods of at least independent_period frames
+    slow = min(int(frames / independent_period), last) if independent_period else 0
     pieces = []
     for _ in range(-(-n_frames // frames)):  # as many draws as cover n_frames
         if neighbours:
@@ -293,10 +295,9 @@ def phase_randomized(spec: np.ndarray, n_frames: int, rng: np.random.Generator, 
         else:
             phase = np.exp(2j * np.pi * rng.random(spectrum.shape[1]))
             phase[0] = 1.0
-        if independent_period:
-            slow = int(frames / independent_period)  # modulation indices 1..slow: periods of at least that
+        if slow:
             phase = np.broadcast_to(phase, spectrum.shape).copy()
-            phase[:, 1:slow + 1] = np.exp(2j * np.pi * rng.random((spectrum.shape[0], min(slow, last))))
+            phase[:, 1:slow + 1] = np.exp(2j * np.pi * rng.random((spectrum.shape[0], slow)))
         if frames % 2 == 0:
             # irfft keeps only the real part of the Nyquist term: a sign flip keeps its size
             phase[..., -1] = np.where(phase[..., -1].real < 0, -1.0, 1.0)
