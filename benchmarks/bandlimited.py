@@ -169,8 +169,9 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{row['clip']:<38}{row['preset']:<14} median {row['median_excess_db']:+.1f} dB, line "
                   f"{row['worst_line_db']:+.1f} dB, blips {row['blip_fraction']:.3f} (worst "
                   f"{row['worst_frame_db']:+.1f} dB)", flush=True)
+    correlations = {name: seeded_correlations(by_clip) for name, by_clip in curves.items()}
     for row in rows:
-        row["seeded_correlation"] = seeded_correlations(curves[row["preset"]])[row["clip"]]
+        row["seeded_correlation"] = correlations[row["preset"]][row["clip"]]
     order = {(clip.stem, name): i for i, (clip, name, _, _) in enumerate(tasks)}
     rows.sort(key=lambda r: order[r["clip"], r["preset"]])
     write_table(args.out, rows, COLUMNS, comment=header)
