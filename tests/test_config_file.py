@@ -37,7 +37,7 @@ def test_uncommenting_the_block_gives_exactly_what_the_preset_resolves_to(preset
 
 def test_default_block_shows_the_default_preset_not_the_seed():
     values = _uncommented(config_comments())
-    assert (values["n_fft"], values["hop_length"], values["refine_iterations"]) == (512, 128, 200)
+    assert (values["n_fft"], values["hop_length"], values["refine_iterations"]) == (512, 128, 350)
     assert values["layers"] == P.PRESETS["default"]["layers"]
 
 
