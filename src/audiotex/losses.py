@@ -147,6 +147,74 @@ def diversity_loss(spec: torch.Tensor, reference: torch.Tensor | FrameReference,
     return (torch.logsumexp(sharpness * sim, dim=1) / sharpness).mean()
 
 
+@dataclass(frozen=True)
+class PatchReference:
+    """A reference clip prepared for :func:`patch_correlations`.
+
+    Attributes:
+        spec: the reference ``(channels, frames)``.
+        norms: the length of each of its ``window``-frame patches after removing each channel's mean over
+            the patch, ``(frames - window + 1,)``.
+        window: the patch length in frames.
+    """
+
+    spec: torch.Tensor
+    norms: torch.Tensor
+    window: int
+
+
+def patch_reference(reference: torch.Tensor, window: int) -> PatchReference:
+    """Prepare ``reference`` ``(channels, frames)`` once for :func:`patch_correlations` (it never changes
+    during an optimisation); ``window`` shrinks to the reference's length."""
+    window = max(2, min(window, reference.shape[1]))
+    patches = reference.unfold(1, window, 1)  # (channels, shifts, window)
+    patches = patches - patches.mean(dim=-1, keepdim=True)
+    return PatchReference(reference, patches.pow(2).sum(dim=(0, 2)).sqrt(), window)
+
+
+def patch_correlations(spec: torch.Tensor, reference: PatchReference, step: int) -> torch.Tensor:
+    """Normalised correlation of every ``reference.window``-frame patch of ``spec`` (every ``step`` frames)
+    with the reference's patch at every shift.
+
+    Each channel's mean over the patch is removed, as the copy score of :mod:`audiotex.metrics` does with its
+    log-mel patches: what is compared is how the patch rises and falls, not its spectrum. Shape
+    ``(queries, shifts)``; ``spec`` must have at least ``window`` frames.
+    """
+    window = reference.window
+    queries = spec.unfold(1, window, step)  # (channels, queries, window)
+    queries = (queries - queries.mean(dim=-1, keepdim=True)).transpose(0, 1)
+    norms = queries.pow(2).sum(dim=(1, 2)).sqrt()
+    # a query has zero mean per channel, so its dot product with a raw reference patch is its dot product
+    # with the centred one: one convolution gives every shift
+    dots = F.conv1d(reference.spec[None], queries)[0]
+    return dots / (norms[:, None] * reference.norms[None, :] + 1e-8)
+
+
+def honest_copy_level(reference: torch.Tensor, window: int, step: int) -> float:
+    """How much one real excerpt of a recording resembles another: the mean over the second half's patches
+    of their best :func:`patch_correlations` with the first half. What the output may show without copying.
+
+    ``window`` shrinks to half the reference's length.
+    """
+    half = reference.shape[1] // 2
+    first = patch_reference(reference[:, :half], min(window, half))
+    return float(patch_correlations(reference[:, half:], first, step).amax(dim=1).mean())
+
+
+def copy_loss(spec: torch.Tensor, reference: PatchReference, level: float, step: int) -> torch.Tensor:
+    """Penalise windows of ``spec`` that copy the reference more than an honest excerpt would.
+
+    For each patch of ``spec``, its best correlation with the reference at any shift
+    (:func:`patch_correlations`) above ``level`` (:func:`honest_copy_level`), squared; the mean over patches.
+    Zero when no window matches the reference better than another real excerpt of it does, so sounds that
+    repeat themselves (a drum loop) are left alone.
+    """
+    if spec.shape[1] < reference.window:
+        reference = patch_reference(reference.spec, spec.shape[1])
+    best = patch_correlations(spec, reference, step).amax(dim=1)
+    return F.relu(best - level).pow(2).mean()
+
+
 def band_matrix(n_bins: int, n_bands: int, device: torch.device | str = "cpu") -> torch.Tensor:
     """Averaging matrix ``(bands, n_bins)`` over log-spaced groups of frequency bins.
 

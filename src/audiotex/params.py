@@ -124,7 +124,12 @@ PARAMS: dict[str, Param] = {p.name: p for p in [
     _p("diversity_weight", float, 0.0,
        "weight of the diversity loss: penalises closeness to the style clip at any time shift", "synthesize",
        minimum=0.0),
-    _p("diversity_window", float, 1.0, "window (s) over which the diversity loss compares output and style",
+    _p("copy_weight", float, 0.0,
+       "weight of the copy loss: penalises each window of the output whose best match anywhere in the style "
+       "(dB band envelopes, each band's mean over the window removed) is closer than the style's two halves' "
+       "windows are to each other; sounds that repeat themselves are left alone", "synthesize", minimum=0.0),
+    _p("diversity_window", float, 1.0,
+       "window (s) over which the diversity and copy losses compare output and style",
        "synthesize", minimum=0.0, exclusive_minimum=True),
     _p("spectrum_weight", float, 0.0, "weight of the mean log-spectrum loss", "synthesize", minimum=0.0),
     _p("band_weight", float, 0.0,

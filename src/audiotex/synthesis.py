@@ -95,7 +95,7 @@ class Objective:
                         "autocorr": s["autocorr_weight"], "diversity": s["diversity_weight"],
                         "spectrum": s["spectrum_weight"], "bands": s["band_weight"],
                         "moments": s["moment_weight"], "level": s["level_weight"],
-                        "correlation": s["correlation_weight"], "db": s["db_weight"]}
+                        "correlation": s["correlation_weight"], "db": s["db_weight"], "copy": s["copy_weight"]}
         #: the active terms, in the order of the columns of ``terms``
         self.term_names = [name for name, weight in self.weights.items() if weight]
         self.term_weights = torch.tensor([self.weights[name] for name in self.term_names], device=first.device,
@@ -107,7 +107,7 @@ class Objective:
                                  for k in range(len(self.layers))]
             self.target_content = None
             self.content_envelopes = self.weights["content"] and s["content_target"] == "envelopes"
-            if self.weights["bands"] or self.weights["moments"] or self.weights["correlation"] or self.weights["db"]:
+            if any(self.weights[k] for k in ("bands", "moments", "correlation", "db", "copy")):
                 self.bands = L.band_matrix(first.shape[0], s["bands"], device=first.device)
             if self.content_envelopes:
                 # finer than the style's bands: a chord's partials each keep their own decay
@@ -159,6 +159,14 @@ class Objective:
                 stats = [L.envelope_statistics(L.compressed_envelopes(st, self.bands, 0.0, floor), DB_LAGS)
                          for st, floor in zip(styles, self.quiet_floor)]
                 self.target_db = tuple(torch.stack([t[k] for t in stats]) for k in range(3))
+            if self.weights["copy"]:
+                # on dB band envelopes, like the metric's log-mel patches; each row against its own style,
+                # with its own honest level (two halves of that style)
+                self.copy_step = max(1, self.window // 4)
+                db_styles = [L.compressed_envelopes(st, self.bands, 0.0, floor)
+                             for st, floor in zip(styles, self.quiet_floor)]
+                self.copy_references = [L.patch_reference(e, self.window) for e in db_styles]
+                self.copy_levels = [L.honest_copy_level(e, self.window, self.copy_step) for e in db_styles]
             if self.weights["bands"] or self.weights["moments"]:
                 envelopes = [L.band_envelopes(st, self.bands) for st in styles]
                 covariances = [L.envelope_covariance(e) for e in envelopes]
@@ -223,6 +231,10 @@ class Objective:
             terms.append(L.envelope_statistics_loss(
                 L.compressed_envelopes(x, self.bands, 0.0, pick(self.quiet_floor)), DB_LAGS,
                 *(pick(t) for t in self.target_db)))
+        if self.weights["copy"]:
+            db_envelopes = L.compressed_envelopes(x, self.bands, 0.0, pick(self.quiet_floor))
+            terms.append(torch.stack([L.copy_loss(db_envelopes[k], self.copy_references[r], self.copy_levels[r],
+                                                  self.copy_step) for k, r in enumerate(row_list)]))
         stacked = torch.stack(terms, dim=-1)
         total = stacked @ self.term_weights
         return (total[0], stacked[0]) if single else (total, stacked)
