@@ -155,17 +155,18 @@ class Objective:
                 self.target_correlation = torch.stack([
                     L.envelope_correlation(L.compressed_envelopes(st, self.bands, COMPRESSION, floor))
                     for st, floor in zip(styles, self.quiet_floor)])
+            if self.weights["db"] or self.weights["copy"]:
+                db_styles = [L.compressed_envelopes(st, self.bands, 0.0, floor)
+                             for st, floor in zip(styles, self.quiet_floor)]
             if self.weights["db"]:
-                stats = [L.envelope_statistics(L.compressed_envelopes(st, self.bands, 0.0, floor), DB_LAGS)
-                         for st, floor in zip(styles, self.quiet_floor)]
+                stats = [L.envelope_statistics(e, DB_LAGS) for e in db_styles]
                 self.target_db = tuple(torch.stack([t[k] for t in stats]) for k in range(3))
             if self.weights["copy"]:
                 # on dB band envelopes, like the metric's log-mel patches; each row against its own style,
-                # with its own honest level (two halves of that style)
+                # with its own honest level (two halves of that style); the references are prepared for a
+                # window no longer than the output, here once, so that copy_loss need not redo it per evaluation
                 self.copy_step = max(1, self.window // 4)
-                db_styles = [L.compressed_envelopes(st, self.bands, 0.0, floor)
-                             for st, floor in zip(styles, self.quiet_floor)]
-                self.copy_references = [L.patch_reference(e, self.window) for e in db_styles]
+                self.copy_references = [L.patch_reference(e, min(self.window, n_frames)) for e in db_styles]
                 self.copy_levels = [L.honest_copy_level(e, self.window, self.copy_step) for e in db_styles]
             if self.weights["bands"] or self.weights["moments"]:
                 envelopes = [L.band_envelopes(st, self.bands) for st in styles]
@@ -227,12 +228,11 @@ class Objective:
             terms.append(L.correlation_loss(
                 L.compressed_envelopes(x, self.bands, COMPRESSION, pick(self.quiet_floor)),
                 pick(self.target_correlation)))
+        db_envelopes = (L.compressed_envelopes(x, self.bands, 0.0, pick(self.quiet_floor))  # once for both terms
+                        if self.weights["db"] or self.weights["copy"] else None)
         if self.weights["db"]:
-            terms.append(L.envelope_statistics_loss(
-                L.compressed_envelopes(x, self.bands, 0.0, pick(self.quiet_floor)), DB_LAGS,
-                *(pick(t) for t in self.target_db)))
+            terms.append(L.envelope_statistics_loss(db_envelopes, DB_LAGS, *(pick(t) for t in self.target_db)))
         if self.weights["copy"]:
-            db_envelopes = L.compressed_envelopes(x, self.bands, 0.0, pick(self.quiet_floor))
             terms.append(torch.stack([L.copy_loss(db_envelopes[k], self.copy_references[r], self.copy_levels[r],
                                                   self.copy_step) for k, r in enumerate(row_list)]))
         stacked = torch.stack(terms, dim=-1)
