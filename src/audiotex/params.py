@@ -179,6 +179,11 @@ PARAMS: dict[str, Param] = {p.name: p for p in [
        "in every bin, since a clip holds too few of their cycles for their pattern across bins to be a "
        "statistic rather than one event of the recording: less copying, at a cost to the band statistics "
        "(0: none)", "synthesize", minimum=0.0),
+    _p("style_fade_db", float, None,
+       "leading and trailing stretches of the style more than this many dB below its median level (a fade-in "
+       "or fade-out, silence at the ends) are left out of its statistics and the starting point: how the clip "
+       "was cut is not the texture (empty: every frame counts)", "synthesize", minimum=0.0,
+       exclusive_minimum=True, nullable=True),
     _p("init_scale", float, 1e-3, "standard deviation of the initial white noise (init=noise)", "synthesize",
        minimum=0.0),
     _p("loop", bool, False, "make a seamless loop: circular convolutions, the end flows into the start",

@@ -26,6 +26,46 @@ def log_spectrogram(y: np.ndarray, n_fft: int = 2048, hop_length: int | None = N
     return np.log1p(np.abs(stft)).astype(np.float32)
 
 
+def fade_bounds(spec: np.ndarray, fade_db: float | None, frames_per_second: float,
+                smooth_seconds: float = 0.1) -> tuple[int, int]:
+    """The frames ``start:stop`` of ``spec`` left after its edge fades (:func:`trim_fades`)."""
+    frames = spec.shape[1]
+    if fade_db is None or frames < 2:
+        return 0, frames
+    power = np.square(np.expm1(np.asarray(spec, dtype=np.float64))).mean(axis=0)
+    width = max(1, min(int(round(smooth_seconds * frames_per_second)), frames))
+    padded = np.pad(power, (width // 2, width - 1 - width // 2), mode="edge")
+    level = 10.0 * np.log10(np.convolve(padded, np.ones(width) / width, mode="valid") + 1e-20)
+    loud = np.flatnonzero(level >= np.median(level) - fade_db)
+    return int(loud[0]), int(loud[-1]) + 1
+
+
+def trim_fades(spec: np.ndarray, fade_db: float | None, frames_per_second: float,
+               smooth_seconds: float = 0.1) -> np.ndarray:
+    """``spec`` without its leading and trailing frames that lie more than ``fade_db`` below its median level.
+
+    A recording that fades in or out, or starts or ends in silence, has that edge in its statistics as one
+    long swell across every band, and a texture made from it repeats the swell all through (the bench's
+    water recording fades in over its first 1.5 s and out over its last: its textures swell by 15-20 dB
+    every few seconds). How the clip was cut is not the texture. The level is each frame's power averaged
+    over bins, smoothed over ``smooth_seconds``; the median is over the whole clip, so a sparse sound
+    (whose median is its quiet part) loses nothing, and at least half the frames, those at or above the
+    median, always stay. A sound that decays (a plucked chord) is all fade: leave ``fade_db`` ``None``
+    (every frame stays) there.
+
+    Args:
+        spec: ``log1p`` magnitude spectrogram ``(bins, frames)``.
+        fade_db: how far below the median level (dB) an edge frame must be to go.
+        frames_per_second: the spectrogram's frame rate (sr / hop).
+        smooth_seconds: length of the moving average over the level.
+
+    Returns:
+        A view of ``spec``'s kept frames (``spec`` itself when none goes).
+    """
+    start, stop = fade_bounds(spec, fade_db, frames_per_second, smooth_seconds)
+    return spec if (start, stop) == (0, spec.shape[1]) else spec[:, start:stop]
+
+
 def frames_for(seconds: float, sr: int, hop_length: int) -> int:
     """Number of centred STFT frames covering ``seconds`` of audio."""
     return int(round(seconds * sr / hop_length)) + 1

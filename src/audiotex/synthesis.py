@@ -14,7 +14,7 @@ import hashlib
 import json
 import os
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 
@@ -27,6 +27,7 @@ from .banks import bank_features, make_bank, min_frames, parse_layers
 from .errors import AudiotexError
 from .files import atomic_output
 from .lbfgs import LBFGSState, lbfgs_step
+from .spectrogram import trim_fades
 
 
 #: Power of the band magnitudes in the envelope correlation term: McDermott & Simoncelli's cochlear compression.
@@ -439,6 +440,13 @@ class SynthesisProblem:
     checkpoint: str | os.PathLike | None = None
 
 
+def without_fades(problem: SynthesisProblem, frames_per_second: float) -> SynthesisProblem:
+    """``problem`` with its style's edge fades left out (:func:`~audiotex.spectrogram.trim_fades` with the
+    ``style_fade_db`` setting); the content is never trimmed, its time structure is the point."""
+    style = trim_fades(problem.style, problem.settings.get("style_fade_db"), frames_per_second)
+    return problem if style is problem.style else replace(problem, style=np.ascontiguousarray(style))
+
+
 def check_problem(problem: SynthesisProblem) -> None:
     """Raise :class:`AudiotexError` if a row cannot be synthesized (clips shorter than the kernels, bins differ)."""
     s = problem.settings
@@ -529,6 +537,7 @@ def synthesize_batch(problems: Sequence[SynthesisProblem], *, device: torch.devi
         (from a callback, say) propagates.
     """
     device = torch.device(device)
+    problems = [without_fades(p, lag_frames_per_second) for p in problems]
     results: list[SynthesisResult | AudiotexError | None] = [None] * len(problems)
     groups: dict[tuple, list[int]] = {}
     for row, problem in enumerate(problems):
@@ -681,6 +690,7 @@ def synthesize_waveform(y0: np.ndarray, style: np.ndarray, content: np.ndarray |
     """
     s = dict(settings)
     device = torch.device(device)
+    style = trim_fades(style, s.get("style_fade_db"), lag_frames_per_second)
     window = torch.hann_window(n_fft, device=device)
     # a copy: from_numpy shares memory, and the optimiser works in place
     y = torch.tensor(np.asarray(y0, dtype=np.float32), device=device).requires_grad_(True)
