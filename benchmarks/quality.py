@@ -117,6 +117,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--max-seconds", type=float, default=None,
                         help="use at most this many seconds of each half (the style half from the start, the "
                              "held-out half from the middle): shorter, quicker runs")
+    parser.add_argument("--trim-fades", type=float, default=None, metavar="DB",
+                        help="leave out each recording's leading and trailing stretches more than DB below its "
+                             "median level (fades, silence; audiotex.spectrogram.trim_fades) before halving it, "
+                             "so both halves are the steady sound")
     parser.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"), help="torch device")
     add_parallel_arguments(parser, default_jobs=2)
     parser.add_argument("--no-baseline", dest="baseline", action="store_false",
@@ -242,26 +246,45 @@ def rhythm_similarity(ac_a: np.ndarray, ac_b: np.ndarray, min_lag: float = 0.1) 
 INVERSION_KEYS = ("sr", "n_fft", "hop_length", "n_iter", "momentum", "phase_init", "refine_iterations", "seed")
 
 
+def steady_span(clip: Path, sr: int, fade_db: float | None) -> tuple[float, float]:
+    """Where ``clip``'s steady part starts and how long it is (s): all of it when ``fade_db`` is ``None``,
+    else without its edge fades, measured on a spectrogram at n_fft 512 (``audiotex.spectrogram.fade_bounds``)."""
+    duration = float(sf.info(str(clip)).duration)
+    if fade_db is None:
+        return 0.0, duration
+    from audiotex.audio import load_audio
+    from audiotex.spectrogram import fade_bounds, log_spectrogram
+
+    hop = 128
+    spec = log_spectrogram(load_audio(clip, sr), 512, hop)
+    start, stop = fade_bounds(spec, fade_db, sr / hop)
+    end = duration if stop == spec.shape[1] else stop * hop / sr
+    return start * hop / sr, end - start * hop / sr
+
+
 def run_one(clip: Path, name: str, settings: dict[str, Any], device: str, work: Path,
-            baseline: bool = False, max_seconds: float | None = None) -> tuple[dict[str, Any], dict]:
+            baseline: bool = False, max_seconds: float | None = None,
+            trim_fades: float | None = None) -> tuple[dict[str, Any], dict]:
     """Hold out the second half of ``clip``, synthesize from the first, and measure. Returns (row, curves).
 
     With ``baseline``, nothing is synthesized: the held-out half's own spectrogram is inverted, which
-    shows how much of the distance the STFT round trip and Griffin-Lim alone cost.
+    shows how much of the distance the STFT round trip and Griffin-Lim alone cost. With ``trim_fades``
+    (dB), the halves are those of the recording's steady part (:func:`steady_span`).
     """
     from audiotex import metrics as M
     from audiotex.audio import load_audio
     from audiotex.steps import decode_file, invert_file, read_sidecar, spectrogram_file, synthesize_file
 
     sr = settings["sr"]
-    half = float(sf.info(str(clip)).duration) / 2.0
+    begin, duration = steady_span(clip, sr, trim_fades)
+    half = duration / 2.0
     times: dict[str, float] = {}
     style_wav, heldout_wav = work / "style.wav", work / "heldout.wav"
     whole_file = {**settings, "offset": 0.0, "input_duration": None}
     started = time.perf_counter()
     length = half if max_seconds is None else min(half, max_seconds)
-    decode_file(clip, style_wav, {**settings, "offset": 0.0, "input_duration": length})
-    decode_file(clip, heldout_wav, {**settings, "offset": half, "input_duration": length})
+    decode_file(clip, style_wav, {**settings, "offset": begin, "input_duration": length})
+    decode_file(clip, heldout_wav, {**settings, "offset": begin + half, "input_duration": length})
     times["decode_s"] = time.perf_counter() - started
 
     started = time.perf_counter()
@@ -447,7 +470,7 @@ def run_task(task: tuple[Path, str, dict[str, Any], bool, argparse.Namespace]) -
     with tempfile.TemporaryDirectory(prefix="audiotex-bench-") as tmp:
         try:
             row, ac = run_one(clip, name, settings, args.device, Path(tmp), baseline=baseline,
-                              max_seconds=args.max_seconds)
+                              max_seconds=args.max_seconds, trim_fades=args.trim_fades)
         except AudiotexError as err:
             return f"{clip.name} / {name}: {err}"
         keep_audio(Path(tmp), args.keep_audio, {"out.wav": f"{clip.stem}.{name.replace(':', '_')}.wav",
