@@ -38,3 +38,19 @@ def test_seed_summary_takes_each_clips_median_over_seeds_before_the_clips():
     assert "excess median 0.250 max 0.400" in line
     assert "dist_norm max 0.500" in line  # a's 1.3 is one seed of three: its median is 0.5
     assert "copy over real median +0.100 max +0.100" in line
+
+
+def test_steady_span_leaves_out_a_fade_in_and_keeps_a_steady_file_whole(tmp_path):
+    import numpy as np
+    import soundfile as sf
+
+    sr = 8000
+    t = np.arange(4 * sr) / sr
+    noise = np.random.default_rng(0).standard_normal(t.size) * 0.1
+    faded = noise * 10 ** (np.minimum(0.0, -40.0 * (1 - t)) / 20)  # 40 dB fade-in over the first second
+    sf.write(tmp_path / "faded.wav", faded, sr)
+    sf.write(tmp_path / "steady.wav", noise, sr)
+    begin, length = quality.steady_span(tmp_path / "faded.wav", sr, 3.0)
+    assert begin == pytest.approx(1.0 - 3 / 40, abs=0.06) and begin + length == pytest.approx(4.0, abs=0.02)
+    assert quality.steady_span(tmp_path / "faded.wav", sr, None) == (0.0, pytest.approx(4.0))
+    assert quality.steady_span(tmp_path / "steady.wav", sr, 3.0) == (0.0, pytest.approx(4.0))
