@@ -4,7 +4,7 @@ import pytest
 
 from audiotex import params as P
 from audiotex.spectrogram import fade_bounds, log_spectrogram, trim_fades
-from audiotex.synthesis import SynthesisProblem, synthesize, synthesize_waveform, without_fades
+from audiotex.synthesis import SynthesisProblem, style_span, synthesize, synthesize_waveform, without_fades
 
 SR, N_FFT, HOP = 8000, 256, 64
 FPS = SR / HOP
@@ -83,3 +83,14 @@ def test_waveform_refinement_uses_the_trimmed_style_too():
     b = synthesize_waveform(y0, np.ascontiguousarray(trim_fades(style, 6.0, FPS)), None, settings=settings(), **kw)
     np.testing.assert_array_equal(a, b)
     assert not np.array_equal(a, synthesize_waveform(y0, style, None, settings=settings(), **kw))
+
+
+def test_a_style_is_never_trimmed_below_the_largest_kernel():
+    style = faded_noise(seconds=0.5, fade_in=0.3)  # 63 frames, about half of them fade
+    wide = settings(layers="41x8", style_fade_db=3.0)
+    assert trim_fades(style, 3.0, FPS).shape[1] < 41
+    assert without_fades(SynthesisProblem(style, None, 100, wide), FPS).style is style
+    assert style_span(style, wide, FPS) == (0, style.shape[1])
+    narrow = settings(layers="5x8", style_fade_db=3.0)
+    assert without_fades(SynthesisProblem(style, None, 100, narrow), FPS).style.shape[1] < 41
+    assert style_span(style, narrow, FPS) == fade_bounds(style, 3.0, FPS)

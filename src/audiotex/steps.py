@@ -22,8 +22,7 @@ from . import params as P
 from .audio import load_audio, write_audio
 from .errors import AudiotexError
 from .records import read_json, read_table, table_columns, write_json, write_table
-from .spectrogram import (fade_bounds, frames_for, hop_for, load_spectrogram, log_spectrogram, save_spectrogram,
-                          sidecar_path)
+from .spectrogram import frames_for, hop_for, load_spectrogram, log_spectrogram, save_spectrogram, sidecar_path
 
 
 def _full(settings: Mapping[str, Any] | None) -> dict[str, Any]:
@@ -136,13 +135,14 @@ def _prepare_synthesis(style: str | os.PathLike, content: str | os.PathLike | No
 def _finish_synthesis(row: _PreparedRow, style: Any, content: Any, dst: str | os.PathLike, result: Any,
                       device: Any, wall_seconds: float) -> dict[str, Any]:
     """Write a synthesized row (spectrogram, sidecar, loss log), remove its checkpoint; return the sidecar."""
+    from .synthesis import style_span
+
     meta = {
         "sr": row.sr, "n_fft": int(row.style_meta["n_fft"]), "hop_length": row.hop,
         "style": str(style), "content": None if content is None else str(content),
         "settings": row.problem.settings, "device": str(device),
         # the style frames the statistics came from (style_fade_db leaves out its edge fades)
-        "style_frames": list(fade_bounds(row.problem.style, row.problem.settings.get("style_fade_db"),
-                                         row.sr / row.hop)),
+        "style_frames": list(style_span(row.problem.style, row.problem.settings, row.sr / row.hop)),
         "wall_seconds": wall_seconds, "iterations": result.iterations,
         "resumed_from": result.resumed_from,
         "final_losses": {k: v for k, v in (result.losses[-1] if result.losses else {}).items()

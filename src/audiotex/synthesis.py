@@ -27,7 +27,7 @@ from .banks import bank_features, make_bank, min_frames, parse_layers
 from .errors import AudiotexError
 from .files import atomic_output
 from .lbfgs import LBFGSState, lbfgs_step
-from .spectrogram import trim_fades
+from .spectrogram import fade_bounds
 
 
 #: Power of the band magnitudes in the envelope correlation term: McDermott & Simoncelli's cochlear compression.
@@ -440,11 +440,27 @@ class SynthesisProblem:
     checkpoint: str | os.PathLike | None = None
 
 
+def style_span(style: np.ndarray, settings: Mapping[str, Any], frames_per_second: float) -> tuple[int, int]:
+    """The frames ``start:stop`` of ``style`` that the statistics come from: all but its edge fades
+    (:func:`~audiotex.spectrogram.fade_bounds` with the ``style_fade_db`` setting), or all of it when what
+    would be left is shorter than the largest kernel."""
+    start, stop = fade_bounds(style, settings.get("style_fade_db"), frames_per_second)
+    if stop - start < min_frames(parse_layers(settings["layers"])):
+        return 0, style.shape[1]
+    return start, stop
+
+
+def without_style_fades(style: np.ndarray, settings: Mapping[str, Any], frames_per_second: float) -> np.ndarray:
+    """``style`` cut to :func:`style_span` (``style`` itself when nothing goes)."""
+    start, stop = style_span(style, settings, frames_per_second)
+    return style if (start, stop) == (0, style.shape[1]) else np.ascontiguousarray(style[:, start:stop])
+
+
 def without_fades(problem: SynthesisProblem, frames_per_second: float) -> SynthesisProblem:
-    """``problem`` with its style's edge fades left out (:func:`~audiotex.spectrogram.trim_fades` with the
-    ``style_fade_db`` setting); the content is never trimmed, its time structure is the point."""
-    style = trim_fades(problem.style, problem.settings.get("style_fade_db"), frames_per_second)
-    return problem if style is problem.style else replace(problem, style=np.ascontiguousarray(style))
+    """``problem`` with its style cut to :func:`style_span`; the content is never cut, its time structure is
+    the point."""
+    style = without_style_fades(problem.style, problem.settings, frames_per_second)
+    return problem if style is problem.style else replace(problem, style=style)
 
 
 def check_problem(problem: SynthesisProblem) -> None:
@@ -690,7 +706,7 @@ def synthesize_waveform(y0: np.ndarray, style: np.ndarray, content: np.ndarray |
     """
     s = dict(settings)
     device = torch.device(device)
-    style = trim_fades(style, s.get("style_fade_db"), lag_frames_per_second)
+    style = without_style_fades(style, s, lag_frames_per_second)
     window = torch.hann_window(n_fft, device=device)
     # a copy: from_numpy shares memory, and the optimiser works in place
     y = torch.tensor(np.asarray(y0, dtype=np.float32), device=device).requires_grad_(True)
