@@ -119,7 +119,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                              "held-out half from the middle): shorter, quicker runs")
     parser.add_argument("--trim-fades", type=float, default=None, metavar="DB",
                         help="leave out each recording's leading and trailing stretches more than DB below its "
-                             "median level (fades, silence; audiotex.spectrogram.trim_fades) before halving it, "
+                             "median level (fades, silence; audiotex.spectrogram.fade_bounds) before halving it, "
                              "so both halves are the steady sound")
     parser.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"), help="torch device")
     add_parallel_arguments(parser, default_jobs=2)

@@ -3,8 +3,9 @@ import numpy as np
 import pytest
 
 from audiotex import params as P
-from audiotex.spectrogram import fade_bounds, log_spectrogram, trim_fades
-from audiotex.synthesis import SynthesisProblem, style_span, synthesize, synthesize_waveform, without_fades
+from audiotex.spectrogram import fade_bounds, log_spectrogram
+from audiotex.synthesis import (SynthesisProblem, style_span, synthesize, synthesize_waveform, without_fades,
+                                without_style_fades)
 
 SR, N_FFT, HOP = 8000, 256, 64
 FPS = SR / HOP
@@ -30,16 +31,16 @@ def test_a_fade_in_and_out_are_found_where_they_cross_the_threshold():
     # the level is within 6 dB of the steady level from 1 - 6/40 s on, and until 4 - 0.5 + 0.5 * 6/40 s
     assert start / FPS == pytest.approx(1.0 - 6 / 40, abs=0.06)
     assert stop / FPS == pytest.approx(3.5 + 0.5 * 6 / 40, abs=0.06)
-    trimmed = trim_fades(spec, 6.0, FPS)
-    assert np.shares_memory(trimmed, spec) and trimmed.shape[1] == stop - start
+    trimmed = without_style_fades(spec, settings(style_fade_db=6.0), FPS)
+    np.testing.assert_array_equal(trimmed, spec[:, start:stop])
     # a looser threshold keeps more of the fade
     assert fade_bounds(spec, 20.0, FPS)[0] < start
 
 
 def test_steady_noise_a_sparse_sound_and_an_unset_threshold_keep_every_frame():
     steady = faded_noise(fade_in=0.0)
-    assert trim_fades(steady, 3.0, FPS) is steady
-    assert trim_fades(faded_noise(), None, FPS).shape == faded_noise().shape
+    assert without_style_fades(steady, settings(style_fade_db=3.0), FPS) is steady
+    assert fade_bounds(faded_noise(), None, FPS) == (0, faded_noise().shape[1])
     # clicks over silence: the median level is the silence, so nothing at the edges lies below it
     y = np.zeros(4 * SR, dtype=np.float32)
     y[::SR // 3] = 1.0
@@ -65,7 +66,8 @@ def test_synthesis_from_a_faded_style_equals_synthesis_from_its_trimmed_frames()
     style = faded_noise(seconds=3.0, fade_in=1.0)
     faded = settings(style_fade_db=6.0)
     assert without_fades(SynthesisProblem(style, None, 100, faded), FPS).style.shape[1] < style.shape[1]
-    trimmed = trim_fades(style, 6.0, FPS)
+    start, stop = fade_bounds(style, 6.0, FPS)
+    trimmed = style[:, start:stop]
     a = synthesize(style, None, n_frames=100, settings=faded, lag_frames_per_second=FPS).spectrogram
     b = synthesize(np.ascontiguousarray(trimmed), None, n_frames=100, settings=settings(),
                    lag_frames_per_second=FPS).spectrogram
@@ -80,7 +82,7 @@ def test_waveform_refinement_uses_the_trimmed_style_too():
     y0 = np.random.default_rng(2).standard_normal(SR).astype(np.float32) * 0.05
     kw = dict(n_fft=N_FFT, hop_length=HOP, iterations=2, lag_frames_per_second=FPS)
     a = synthesize_waveform(y0, style, None, settings=settings(style_fade_db=6.0), **kw)
-    b = synthesize_waveform(y0, np.ascontiguousarray(trim_fades(style, 6.0, FPS)), None, settings=settings(), **kw)
+    b = synthesize_waveform(y0, np.ascontiguousarray(style[:, slice(*fade_bounds(style, 6.0, FPS))]), None, settings=settings(), **kw)
     np.testing.assert_array_equal(a, b)
     assert not np.array_equal(a, synthesize_waveform(y0, style, None, settings=settings(), **kw))
 
@@ -88,7 +90,8 @@ def test_waveform_refinement_uses_the_trimmed_style_too():
 def test_a_style_is_never_trimmed_below_the_largest_kernel():
     style = faded_noise(seconds=0.5, fade_in=0.3)  # 63 frames, about half of them fade
     wide = settings(layers="41x8", style_fade_db=3.0)
-    assert trim_fades(style, 3.0, FPS).shape[1] < 41
+    start, stop = fade_bounds(style, 3.0, FPS)
+    assert stop - start < 41
     assert without_fades(SynthesisProblem(style, None, 100, wide), FPS).style is style
     assert style_span(style, wide, FPS) == (0, style.shape[1])
     narrow = settings(layers="5x8", style_fade_db=3.0)

@@ -28,7 +28,24 @@ def log_spectrogram(y: np.ndarray, n_fft: int = 2048, hop_length: int | None = N
 
 def fade_bounds(spec: np.ndarray, fade_db: float | None, frames_per_second: float,
                 smooth_seconds: float = 0.1) -> tuple[int, int]:
-    """The frames ``start:stop`` of ``spec`` left after its edge fades (:func:`trim_fades`)."""
+    """The frames ``start:stop`` of ``spec`` left without its leading and trailing frames that lie more than
+    ``fade_db`` below its median level (``(0, frames)`` when ``fade_db`` is ``None``).
+
+    A recording that fades in or out, or starts or ends in silence, has that edge in its statistics as one
+    long swell across every band, and a texture made from it repeats the swell all through (the bench's
+    water recording fades in over its first 1.5 s and out over its last: textures of its first half swell
+    by 17-21 dB, quietest to loudest 0.1 s). How the clip was cut is not the texture. The level is each
+    frame's power averaged over bins, smoothed over ``smooth_seconds``; the median is over the whole clip,
+    so a sparse sound (whose median is its quiet part) loses nothing, and at least half the frames, those
+    at or above the median, always stay. A sound that decays (a plucked chord) is all fade: leave
+    ``fade_db`` ``None`` there.
+
+    Args:
+        spec: ``log1p`` magnitude spectrogram ``(bins, frames)``.
+        fade_db: how far below the median level (dB) an edge frame must be to go.
+        frames_per_second: the spectrogram's frame rate (sr / hop).
+        smooth_seconds: length of the moving average over the level.
+    """
     frames = spec.shape[1]
     if fade_db is None or frames < 2:
         return 0, frames
@@ -38,32 +55,6 @@ def fade_bounds(spec: np.ndarray, fade_db: float | None, frames_per_second: floa
     level = 10.0 * np.log10(np.convolve(padded, np.ones(width) / width, mode="valid") + 1e-20)
     loud = np.flatnonzero(level >= np.median(level) - fade_db)
     return int(loud[0]), int(loud[-1]) + 1
-
-
-def trim_fades(spec: np.ndarray, fade_db: float | None, frames_per_second: float,
-               smooth_seconds: float = 0.1) -> np.ndarray:
-    """``spec`` without its leading and trailing frames that lie more than ``fade_db`` below its median level.
-
-    A recording that fades in or out, or starts or ends in silence, has that edge in its statistics as one
-    long swell across every band, and a texture made from it repeats the swell all through (the bench's
-    water recording fades in over its first 1.5 s and out over its last: textures of its first half swell
-    by 17-21 dB, quietest to loudest 0.1 s). How the clip was cut is not the texture. The level is each frame's power averaged
-    over bins, smoothed over ``smooth_seconds``; the median is over the whole clip, so a sparse sound
-    (whose median is its quiet part) loses nothing, and at least half the frames, those at or above the
-    median, always stay. A sound that decays (a plucked chord) is all fade: leave ``fade_db`` ``None``
-    (every frame stays) there.
-
-    Args:
-        spec: ``log1p`` magnitude spectrogram ``(bins, frames)``.
-        fade_db: how far below the median level (dB) an edge frame must be to go.
-        frames_per_second: the spectrogram's frame rate (sr / hop).
-        smooth_seconds: length of the moving average over the level.
-
-    Returns:
-        A view of ``spec``'s kept frames (``spec`` itself when none goes).
-    """
-    start, stop = fade_bounds(spec, fade_db, frames_per_second, smooth_seconds)
-    return spec if (start, stop) == (0, spec.shape[1]) else spec[:, start:stop]
 
 
 def frames_for(seconds: float, sr: int, hop_length: int) -> int:
