@@ -264,10 +264,10 @@ PRESETS: dict[str, dict[str, Any]] = {
         # Every frame is held (content_pause_db unset): leaving speech's pauses to the style (30 dB) lets
         # 5 s of speech -> water move past ulyanov (0.601 against 0.583), but on 1.5 s of speech, whose
         # first 0.4 s is silence, the style filling that silence cost speech -> vinyl 0.17 of content kept
-        # (0.749 against ulyanov's 0.900; transfer_pause30_screen.tsv). This beats ulyanov on both counts
-        # on the 8 bench pairs (7 on another CPU: guitar -> vinyl moves 0.0003 less), 7 of the 8 held-out
-        # ones (guitar -> fire moves 0.004 less) and 2 of 3 pairs at 5 s / 10 s (speech -> water moves 0.025
-        # less) (benchmarks/results/transfer.tsv, transfer_heldout.tsv, transfer_long.tsv; screens in
+        # (0.749 against ulyanov's 0.900; transfer_pause30_screen.tsv). With the dB term below this beats
+        # ulyanov on both counts on the 8 bench pairs, the 8 held-out ones and the 3 pairs at 5 s / 10 s; the
+        # thinnest margins are under 0.01 (speech -> water at 5 s moves 0.592 against 0.585)
+        # (benchmarks/results/transfer.tsv, transfer_heldout.tsv, transfer_long.tsv; screens in
         # transfer_screen3.tsv, transfer_screen4.tsv, transfer_long_screen.tsv, transfer_pause_screen.tsv and
         # transfer_pause30_screen.tsv).
         "transfer": {"layers": "3x256,7x512,15x512,31x256,63x256/2", "init": "content",
