@@ -77,9 +77,14 @@ def save_spectrogram(path: str | os.PathLike, spec: np.ndarray, meta: dict[str, 
     missing = {"sr", "n_fft", "hop_length"} - meta.keys()
     if missing:
         raise ValueError(f"spectrogram metadata lacks {sorted(missing)}")
+    if sidecar_path(path) == Path(path):
+        raise AudiotexError(f"{path}: a spectrogram cannot be named .json, the name of its sidecar")
     meta = {**meta, "kind": "log1p_magnitude", "shape": list(spec.shape)}
     with atomic_output(sidecar_path(path)) as tmp_json, atomic_output(path) as tmp_npy:
-        np.save(tmp_npy, np.asarray(spec, dtype=np.float32))
+        # through a handle: given a name, np.save appends .npy when it lacks it, and would write beside
+        # the temporary file instead of into it
+        with open(tmp_npy, "wb") as fh:
+            np.save(fh, np.asarray(spec, dtype=np.float32))
         tmp_json.write_text(json.dumps(meta, indent=2, sort_keys=True, default=str) + "\n")
 
 
