@@ -6,9 +6,9 @@ import pytest
 import soundfile as sf
 
 from audiotex import steps
-from audiotex.audio import load_audio, peak_safe, write_audio
+from audiotex.audio import audio_format, load_audio, peak_safe, write_audio
 from audiotex.errors import AudiotexError
-from audiotex.spectrogram import frames_for, load_spectrogram, log_spectrogram
+from audiotex.spectrogram import frames_for, load_spectrogram, log_spectrogram, save_spectrogram
 
 DEMO = Path(__file__).resolve().parents[1] / "data" / "demo"
 
@@ -63,6 +63,34 @@ def test_write_audio_is_peak_safe_and_atomic(tmp_path):
     with pytest.raises(AudiotexError):
         write_audio(tmp_path / "nan.wav", np.array([np.nan], dtype=np.float32), 8000)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["o.wav"]  # no temporary left behind
+
+
+@pytest.mark.parametrize("name,fmt", [("o.wav", "WAV"), ("o.FLAC", "FLAC"), ("o.aiff", "AIFF")])
+def test_write_audio_takes_the_format_from_the_extension(tmp_path, name, fmt):
+    assert audio_format(tmp_path / name) == fmt
+    write_audio(tmp_path / name, np.zeros(800, dtype=np.float32) + 0.1, 8000)
+    info = sf.info(tmp_path / name)
+    assert (info.format, info.subtype, info.frames) == (fmt, "PCM_16", 800)
+
+
+@pytest.mark.parametrize("name,fragment", [("o.mp3", "as a .mp3 file"), ("o.ogg", "as a .ogg file"),
+                                           ("o", "without an extension"), ("o.txt", "as a .txt file")])
+def test_write_audio_refuses_formats_without_16_bit_pcm_naming_the_file(tmp_path, name, fragment):
+    with pytest.raises(AudiotexError, match=fragment) as err:
+        write_audio(tmp_path / name, np.zeros(800, dtype=np.float32), 8000)
+    assert str(tmp_path / name) in str(err.value) and ".wav" in str(err.value)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_spectrogram_without_the_npy_extension_is_written_to_that_very_name(tmp_path):
+    spec = np.random.default_rng(0).random((5, 7)).astype(np.float32)
+    save_spectrogram(tmp_path / "spec", spec, {"sr": 8000, "n_fft": 8, "hop_length": 2})
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["spec", "spec.json"]
+    loaded, meta = load_spectrogram(tmp_path / "spec")
+    assert np.array_equal(loaded, spec) and meta["shape"] == [5, 7]
+    with pytest.raises(AudiotexError, match="cannot be named .json"):
+        save_spectrogram(tmp_path / "other.json", spec, {"sr": 8000, "n_fft": 8, "hop_length": 2})
+    assert not (tmp_path / "other.json").exists()
 
 
 def test_spectrogram_file_records_its_parameters(tmp_path):

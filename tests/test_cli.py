@@ -95,6 +95,38 @@ def test_bad_input_one_line_exit_2_no_output(tmp_path, make, args, fragment):
     assert not out.exists() and [p.name for p in tmp_path.iterdir() if p.name != "bad.wav"] == []
 
 
+@pytest.mark.parametrize("command,output,fragment", [
+    ("texture", "out.mp3", "cannot write 16-bit audio as a .mp3 file"),
+    ("texture", "out", "without an extension"),
+    ("texture", "folder", "is a folder"),
+    ("texture", "afile/out.wav", "which is a file"),
+    ("invert", "out.ogg", "as a .ogg file"),
+    ("spectrogram", "folder", "is a folder"),
+    ("spectrogram", "s.json", "cannot be named .json"),
+    ("synthesize", "s.json", "cannot be named .json"),
+])
+def test_an_unwritable_output_is_refused_before_any_work(tmp_path, capsys, monkeypatch, command, output,
+                                                         fragment):
+    from audiotex import steps
+
+    def no_work(*args, **kwargs):
+        raise AssertionError("work started before the output path was checked")
+
+    for name in ("spectrogram_file", "synthesize_file", "invert_file"):
+        monkeypatch.setattr(steps, name, no_work)
+    (tmp_path / "folder").mkdir()
+    (tmp_path / "afile").write_text("x")
+    out = tmp_path / output
+    argv = {"texture": ["texture", str(DEMO / "sp_arctic_a0009.wav"), str(out)],
+            "invert": ["invert", str(tmp_path / "in.npy"), str(out)],
+            "spectrogram": ["spectrogram", str(DEMO / "sp_arctic_a0009.wav"), str(out)],
+            "synthesize": ["synthesize", "--style", str(tmp_path / "in.npy"), str(out)]}[command]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"audiotex: error: {out}: ") and fragment in err, err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["afile", "folder"]
+
+
 def test_content_with_other_settings_names_both_files(tmp_path):
     a, b = tmp_path / "a.npy", tmp_path / "b.npy"
     main(["spectrogram", str(DEMO / "sp_arctic_a0009.wav"), str(a), "--sr", "8000", "--n-fft", "256"])

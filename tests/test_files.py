@@ -4,7 +4,8 @@ import stat
 
 import pytest
 
-from audiotex.files import atomic_output
+from audiotex.errors import AudiotexError
+from audiotex.files import atomic_output, check_output_path
 
 
 def test_success_renames_with_umask_mode(tmp_path):
@@ -28,3 +29,34 @@ def test_failure_leaves_the_old_file_and_no_temporary(tmp_path):
             raise RuntimeError("killed")
     assert target.read_text() == "old"
     assert [p.name for p in tmp_path.iterdir()] == ["out.txt"]
+
+
+def test_check_output_path_accepts_new_folders_and_creates_nothing(tmp_path):
+    target = tmp_path / "a" / "b" / "out.wav"
+    assert check_output_path(target) == target
+    assert list(tmp_path.iterdir()) == []  # the probe is gone and no folder was made yet
+
+
+@pytest.mark.parametrize("make,name,fragment", [
+    (lambda p: (p / "out.wav").mkdir(), "out.wav", "is a folder"),
+    (lambda p: (p / "f").write_text("x"), "f/out.wav", "which is a file"),
+])
+def test_check_output_path_names_the_path_at_fault(tmp_path, make, name, fragment):
+    make(tmp_path)
+    before = sorted(p.name for p in tmp_path.iterdir())
+    with pytest.raises(AudiotexError, match=fragment) as err:
+        check_output_path(tmp_path / name)
+    assert str(tmp_path / name) in str(err.value)
+    assert sorted(p.name for p in tmp_path.iterdir()) == before
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root writes into read-only folders")
+def test_check_output_path_refuses_a_read_only_folder(tmp_path):
+    folder = tmp_path / "ro"
+    folder.mkdir()
+    folder.chmod(0o500)
+    try:
+        with pytest.raises(AudiotexError, match="cannot write in"):
+            check_output_path(folder / "out.wav")
+    finally:
+        folder.chmod(0o700)

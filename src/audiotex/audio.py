@@ -87,9 +87,29 @@ def peak_safe(y: np.ndarray, ceiling: float = PEAK_CEILING) -> np.ndarray:
     return y * (ceiling / peak) if peak > ceiling else y
 
 
+def audio_format(path: str | os.PathLike) -> str:
+    """The soundfile format :func:`write_audio` writes ``path`` in, from its extension (``.wav``: ``WAV``).
+
+    Raises:
+        AudiotexError: naming ``path`` and the extensions that work, when the extension names no format
+            that holds 16-bit PCM (``.mp3`` and ``.ogg`` do not; no extension names none).
+    """
+    extension = Path(path).suffix.lstrip(".").upper()
+    formats = sf.available_formats()
+    if extension not in formats or not sf.check_format(extension, "PCM_16"):
+        usable = ", ".join(f".{f.lower()}" for f in ("WAV", "FLAC", "AIFF", "W64", "RF64", "CAF")
+                           if f in formats and sf.check_format(f, "PCM_16"))
+        what = f"a .{extension.lower()} file" if extension else "a file without an extension"
+        raise AudiotexError(f"{path}: cannot write 16-bit audio as {what} (use one of {usable})")
+    return extension
+
+
 def write_audio(path: str | os.PathLike, y: np.ndarray, sr: int) -> None:
-    """Write ``y`` as 16-bit PCM (WAV/FLAC by extension) atomically, scaled down if it would clip."""
+    """Write ``y`` as 16-bit PCM (format by extension, :func:`audio_format`) atomically, scaled down if it
+    would clip."""
+    audio_format_name = audio_format(path)
     if not np.all(np.isfinite(y)):
         raise AudiotexError(f"{path}: refusing to write audio with NaN or infinite samples")
     with atomic_output(path) as tmp:
-        sf.write(str(tmp), peak_safe(np.asarray(y, dtype=np.float32)), sr, subtype="PCM_16")
+        sf.write(str(tmp), peak_safe(np.asarray(y, dtype=np.float32)), sr, subtype="PCM_16",
+                 format=audio_format_name)

@@ -15,6 +15,7 @@ from typing import Any, Sequence
 from . import params as P
 from . import steps
 from .errors import AudiotexError
+from .files import check_output_path
 
 
 def _keys_epilog(stages: Sequence[str]) -> str:
@@ -106,7 +107,23 @@ def _report(meta: dict[str, Any], inverted: dict[str, Any] | None, out: Path) ->
     print(line)
 
 
+def _check_audio_output(path: Path) -> None:
+    """Refuse an output audio path that cannot be written before any work is done."""
+    from .audio import audio_format
+
+    check_output_path(path)
+    audio_format(path)
+
+
+def _check_spectrogram_output(path: Path) -> None:
+    """Refuse an output spectrogram path that cannot be written before any work is done."""
+    check_output_path(path)
+    if path.suffix == ".json":
+        raise AudiotexError(f"{path}: a spectrogram cannot be named .json, the name of its sidecar")
+
+
 def cmd_texture(args: argparse.Namespace, content: Path | None = None) -> None:
+    _check_audio_output(args.output)
     s = _settings(args, {"seed": "seed", "device": "device", "duration": "duration"},
                   kind="texture" if content is None else "transfer")
     with tempfile.TemporaryDirectory(prefix="audiotex-") as tmp:
@@ -127,6 +144,7 @@ def cmd_transfer(args: argparse.Namespace) -> None:
 
 
 def cmd_spectrogram(args: argparse.Namespace) -> None:
+    _check_spectrogram_output(args.output)
     s = _settings(args, {"sr": "sr", "n_fft": "n_fft", "hop": "hop_length", "offset": "offset",
                          "duration": "input_duration"})
     spec = steps.spectrogram_file(args.audio, args.output, s)
@@ -135,6 +153,7 @@ def cmd_spectrogram(args: argparse.Namespace) -> None:
 
 
 def cmd_synthesize(args: argparse.Namespace) -> None:
+    _check_spectrogram_output(args.output)
     s = _settings(args, {"seed": "seed", "device": "device", "duration": "duration"},
                   kind="texture" if args.content is None else "transfer")
     meta = _synthesize(args.style, args.content, args.output, s, args.quiet)
@@ -142,6 +161,7 @@ def cmd_synthesize(args: argparse.Namespace) -> None:
 
 
 def cmd_invert(args: argparse.Namespace) -> None:
+    _check_audio_output(args.output)
     s = _settings(args, {"n_iter": "n_iter", "momentum": "momentum", "seed": "seed", "device": "device"})
     inverted = steps.invert_file(args.input, args.output, s, device=s["device"])
     print(f"wrote {args.output}: spectral convergence {inverted['spectral_convergence']:.3f} "
@@ -188,7 +208,7 @@ def build_parser() -> argparse.ArgumentParser:
                        description="Texture synthesis: decode STYLE, match its feature statistics, invert to OUTPUT. "
                                    "The output is as long as the style clip unless --duration says otherwise.")
     p.add_argument("style", type=Path, help="style audio file")
-    p.add_argument("output", type=Path, help="output audio file (.wav)")
+    p.add_argument("output", type=Path, help="output audio file: 16-bit PCM in the format its extension names (.wav, .flac, .aiff ...)")
     _add_common(p)
     p.set_defaults(func=cmd_texture)
 
@@ -201,7 +221,7 @@ def build_parser() -> argparse.ArgumentParser:
                                    "for content (0: the most style; larger keeps more of the content).")
     p.add_argument("--content", type=Path, required=True, help="content audio file")
     p.add_argument("--style", type=Path, required=True, help="style audio file")
-    p.add_argument("output", type=Path, help="output audio file (.wav)")
+    p.add_argument("output", type=Path, help="output audio file: 16-bit PCM in the format its extension names (.wav, .flac, .aiff ...)")
     _add_common(p)
     p.set_defaults(func=cmd_transfer)
 
@@ -228,7 +248,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("invert", help="step 3: spectrogram .npy -> audio with Griffin-Lim",
                        epilog=_keys_epilog(("invert", "runtime")), formatter_class=fmt)
     p.add_argument("input", type=Path, help="spectrogram .npy (with its .json sidecar)")
-    p.add_argument("output", type=Path, help="output audio file (.wav)")
+    p.add_argument("output", type=Path, help="output audio file: 16-bit PCM in the format its extension names (.wav, .flac, .aiff ...)")
     p.add_argument("--n-iter", dest="n_iter", type=str, help="Griffin-Lim iterations (key 'n_iter')")
     p.add_argument("--momentum", type=str, help="fast Griffin-Lim momentum, 0 = plain (key 'momentum')")
     p.add_argument("--seed", type=str, help="seed of the random initial phase")

@@ -7,6 +7,8 @@ import tempfile
 from pathlib import Path
 from typing import Iterator
 
+from .errors import AudiotexError
+
 
 @contextlib.contextmanager
 def atomic_output(path: str | os.PathLike, suffix: str | None = None) -> Iterator[Path]:
@@ -32,3 +34,29 @@ def atomic_output(path: str | os.PathLike, suffix: str | None = None) -> Iterato
     except BaseException:
         tmp_path.unlink(missing_ok=True)
         raise
+
+
+def check_output_path(path: str | os.PathLike) -> Path:
+    """Fail early, naming ``path``, when no file can be written there: a command checks its output before
+    minutes of synthesis rather than after.
+
+    ``path`` must not be a folder, and its nearest existing folder must take a new file (probed with a
+    temporary file that is removed at once; missing folders below it are created later, on writing).
+
+    Raises:
+        AudiotexError: naming ``path`` and the reason.
+    """
+    path = Path(path)
+    if path.is_dir():
+        raise AudiotexError(f"{path}: is a folder, not an output file")
+    folder = path.parent
+    while not folder.exists():
+        folder = folder.parent
+    if not folder.is_dir():
+        raise AudiotexError(f"{path}: cannot create a folder under {folder}, which is a file")
+    try:
+        with tempfile.TemporaryFile(dir=folder):
+            pass
+    except OSError as err:
+        raise AudiotexError(f"{path}: cannot write in {folder} ({err.strerror or err})") from None
+    return path
