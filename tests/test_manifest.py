@@ -57,6 +57,8 @@ def test_comments_and_blank_lines_are_skipped(in_repo, tmp_path):
 BAD_MANIFESTS = {
     # name: (header, rows, words the one-line error must contain)
     "duplicate id": (["id", "style"], [["x", FIRE], ["y", STREAM], ["x", STREAM]], ["'x'", "twice", "lines 2 and 4"]),
+    "ids differing in case": (["id", "style"], [["Rain", FIRE], ["x", STREAM], ["rain", STREAM]],
+                              ["'Rain' (line 2)", "'rain' (line 4)", "only in case"]),
     "unknown column": (["id", "style", "iterashuns"], [["x", FIRE, "3"]], ["'iterashuns'", "parameter key"]),
     "runtime column": (["id", "style", "device"], [["x", FIRE, "cpu"]], ["'device'", "runtime key", "config.yaml"]),
     "missing style file": (["id", "style"], [["x", FIRE], ["y", "data/demo/nope.ogg"]],

@@ -171,11 +171,18 @@ def read_manifest(path: str | os.PathLike) -> pd.DataFrame:
         i = _first(bad)
         raise AudiotexError(f"{path} line {lines[i]}: row id {ids[i]!r} is not usable as a file name "
                             "(letters, digits, '.', '_' and '-'; starting with a letter or digit)")
-    repeated = ids.duplicated()
+    # ids name files: ids that differ only in case are one file on a case-insensitive file system (macOS,
+    # Windows), where each row would overwrite the other's results
+    folded = ids.str.casefold()
+    repeated = folded.duplicated()
     if repeated.any():
         i = _first(repeated)
-        j = _first(ids == ids[i])
-        raise AudiotexError(f"{path}: row id {ids[i]!r} appears twice (lines {lines[j]} and {lines[i]})")
+        j = _first(folded == folded[i])
+        if ids[j] == ids[i]:
+            raise AudiotexError(f"{path}: row id {ids[i]!r} appears twice (lines {lines[j]} and {lines[i]})")
+        raise AudiotexError(f"{path}: row ids {ids[j]!r} (line {lines[j]}) and {ids[i]!r} (line {lines[i]}) "
+                            "differ only in case; their files would overwrite each other on a case-insensitive "
+                            "file system")
 
     def where(i: int) -> str:
         return f"{path} row {ids[i]!r}"
