@@ -179,6 +179,10 @@ PARAMS: dict[str, Param] = {p.name: p for p in [
        "in every bin, since a clip holds too few of their cycles for their pattern across bins to be a "
        "statistic rather than one event of the recording: less copying, at a cost to the band statistics "
        "(0: none)", "synthesize", minimum=0.0),
+    _p("init_candidates", int, 1,
+       "init=phase or phase_db: draw this many scrambled starts and keep the one whose windows (diversity_window "
+       "long) match the style least; the output copies about as much as its start did", "synthesize",
+       minimum=1, maximum=1000),
     _p("style_fade_db", float, None,
        "leading and trailing stretches of the style more than this many dB below its median level (a fade-in "
        "or fade-out, silence at the ends) are left out of its statistics and the starting point: how the clip "
