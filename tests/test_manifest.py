@@ -59,6 +59,8 @@ BAD_MANIFESTS = {
     "duplicate id": (["id", "style"], [["x", FIRE], ["y", STREAM], ["x", STREAM]], ["'x'", "twice", "lines 2 and 4"]),
     "ids differing in case": (["id", "style"], [["Rain", FIRE], ["x", STREAM], ["rain", STREAM]],
                               ["'Rain' (line 2)", "'rain' (line 4)", "only in case"]),
+    "id of another row's intermediates": (["id", "style"], [["a", FIRE], ["b", STREAM], ["a.iter00050", STREAM]],
+                                          ["line 4", "'a.iter00050'", "row 'a'", "(line 2)", "save_every"]),
     "unknown column": (["id", "style", "iterashuns"], [["x", FIRE, "3"]], ["'iterashuns'", "parameter key"]),
     "runtime column": (["id", "style", "device"], [["x", FIRE, "cpu"]], ["'device'", "runtime key", "config.yaml"]),
     "missing style file": (["id", "style"], [["x", FIRE], ["y", "data/demo/nope.ogg"]],
@@ -228,3 +230,15 @@ def test_bad_cell_names_the_first_row_with_it(in_repo, tmp_path):
     path = write_manifest(tmp_path / "m.tsv", ["id", "style", "seed"], rows)
     with pytest.raises(AudiotexError, match=r"row 'r5' column 'seed'.*'x'"):
         M.read_manifest(path)
+
+
+def test_intermediate_id_pattern_matches_the_intermediate_file_names(in_repo, tmp_path):
+    import re
+
+    from audiotex.steps import intermediate_path
+
+    stem = intermediate_path(tmp_path / "row-1.npy", 50).stem
+    assert re.match(M.INTERMEDIATE_ID, stem).group(1) == "row-1"
+    # an id that only looks similar is fine when no row has the prefix as its id
+    path = write_manifest(tmp_path / "m.tsv", ["id", "style"], [["x.iter00050", FIRE], ["y", FIRE]])
+    assert list(M.read_manifest(path).index) == ["x.iter00050", "y"]

@@ -38,6 +38,8 @@ ROW_COLUMNS = ("id", "style", "content")
 WORKFLOW_KEYS = ("manifest",)
 #: A row id: used as a file name, so no slashes, spaces or leading dots.
 ID_PATTERN = P.manifest_schema()["properties"]["id"]["pattern"]
+#: A row id that names an intermediate spectrogram of row ``\1`` (:func:`audiotex.steps.intermediate_path`).
+INTERMEDIATE_ID = r"^(.+)\.iter\d{5}$"
 #: What a clip or spectrogram key looks like: a slug, a dash and 8 hex digits.
 KEY_PATTERN = r"[A-Za-z0-9][A-Za-z0-9_-]*-[0-9a-f]{8}"
 #: File names of the generated schemas, relative to the schema folder.
@@ -183,6 +185,17 @@ def read_manifest(path: str | os.PathLike) -> pd.DataFrame:
         raise AudiotexError(f"{path}: row ids {ids[j]!r} (line {lines[j]}) and {ids[i]!r} (line {lines[i]}) "
                             "differ only in case; their files would overwrite each other on a case-insensitive "
                             "file system")
+
+    # save_every keeps row x's intermediate spectrograms as x.iterNNNNN.npy (steps.intermediate_path): a
+    # row named like one of them would share its files
+    intermediate = ids.str.extract(INTERMEDIATE_ID, expand=False)
+    shadowing = intermediate.isin(set(ids))
+    if shadowing.any():
+        i = _first(shadowing)
+        j = _first(ids == intermediate[i])
+        raise AudiotexError(f"{path} line {lines[i]}: row id {ids[i]!r} is the name of row {ids[j]!r}'s (line "
+                            f"{lines[j]}) intermediate spectrograms (save_every); their files would overwrite "
+                            "each other")
 
     def where(i: int) -> str:
         return f"{path} row {ids[i]!r}"
