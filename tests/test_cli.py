@@ -217,3 +217,24 @@ def test_metrics_command_with_a_content_prints_the_transfer_metrics(tmp_path, ca
     assert float(table["content_kept"]) == pytest.approx(1.0, abs=1e-3)  # the content is its own best keeper
     assert float(table["style_moved"]) == pytest.approx(0.0, abs=1e-3)
     assert float(table["hole_db"]) <= 0.0
+
+
+def test_invert_names_a_missing_style_before_griffin_lim(tmp_path, capsys, monkeypatch):
+    """The statistics refinement needs the style spectrogram its sidecar names; when it is gone, the error
+    says so (and how to invert without it) before any Griffin-Lim is spent."""
+    from audiotex import inversion
+
+    style, out = tmp_path / "st.npy", tmp_path / "o.npy"
+    assert main(["spectrogram", str(DEMO / "sp_arctic_a0009.wav"), str(style), *TINY[:2], "--duration", "0.5"]) == 0
+    assert main(["synthesize", "--style", str(style), str(out), *TINY]) == 0
+    style.unlink()
+
+    def no_griffin_lim(*args, **kwargs):
+        raise AssertionError("Griffin-Lim ran before the inputs were checked")
+
+    monkeypatch.setattr(inversion, "griffin_lim", no_griffin_lim)
+    assert main(["invert", str(out), str(tmp_path / "o.wav"), "--set", "refine_iterations=2",
+                 "--set", "refine_target=statistics"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"audiotex: error: {out}: refine_target=statistics needs the style") and "st.npy" in err
+    assert "refine_iterations=0" in err and not (tmp_path / "o.wav").exists()

@@ -274,13 +274,16 @@ def invert_file(src: str | os.PathLike, dst: str | os.PathLike, settings: Mappin
     spec, meta = load_spectrogram(src)
     torch_device = resolve_device(device)
     started = time.perf_counter()
+    # A spectrogram that was analysed, not synthesized, has no statistics to match: refine to it instead.
+    to_statistics = bool(s["refine_iterations"] and s["refine_target"] == "statistics" and meta.get("settings"))
+    # read what the refinement needs before minutes of Griffin-Lim, not after
+    inputs = _statistics_inputs(src, meta) if to_statistics else None
     magnitude = np.expm1(np.maximum(spec, 0.0))
     n_fft, hop, sr = int(meta["n_fft"]), int(meta["hop_length"]), int(meta["sr"])
     y = griffin_lim(magnitude, n_fft=n_fft, hop_length=hop, n_iter=s["n_iter"], momentum=s["momentum"],
                     init=s["phase_init"], seed=s["seed"], device=torch_device, loop=s["loop"])
-    # A spectrogram that was analysed, not synthesized, has no statistics to match: refine to it instead.
-    if s["refine_iterations"] and s["refine_target"] == "statistics" and meta.get("settings"):
-        y = _refine_to_statistics(y, meta, s, torch_device)
+    if inputs is not None:
+        y = _refine_to_statistics(y, meta, s, torch_device, *inputs)
     elif s["refine_iterations"]:
         y = refine_waveform(y, spec, n_fft=n_fft, hop_length=hop, iterations=s["refine_iterations"],
                             device=torch_device, loop=s["loop"])
@@ -289,7 +292,21 @@ def invert_file(src: str | os.PathLike, dst: str | os.PathLike, settings: Mappin
             "wall_seconds": time.perf_counter() - started, "device": str(torch_device)}
 
 
-def _refine_to_statistics(y: np.ndarray, meta: Mapping[str, Any], s: Mapping[str, Any], device: Any) -> np.ndarray:
+def _statistics_inputs(src: str | os.PathLike, meta: Mapping[str, Any]) -> tuple[np.ndarray, np.ndarray | None]:
+    """The style and content spectrograms that a synthesized spectrogram's sidecar names (paths as given
+    when it was synthesized); an error names ``src`` and what to do when one cannot be read."""
+    try:
+        style, _ = load_spectrogram(meta["style"])
+        content = load_spectrogram(meta["content"])[0] if meta.get("content") else None
+    except AudiotexError as err:
+        raise AudiotexError(f"{src}: refine_target=statistics needs the style (and content) spectrograms its "
+                            f"sidecar names, as seen from where it was synthesized ({err}); run from there, or "
+                            "set refine_target=spectrogram or refine_iterations=0") from None
+    return style, content
+
+
+def _refine_to_statistics(y: np.ndarray, meta: Mapping[str, Any], s: Mapping[str, Any], device: Any,
+                          style: np.ndarray, content: np.ndarray | None) -> np.ndarray:
     """Waveform optimisation against the style/content statistics that made a synthesized spectrogram.
 
     The synthesized spectrogram's sidecar names its style and content spectrograms and holds the
@@ -297,8 +314,6 @@ def _refine_to_statistics(y: np.ndarray, meta: Mapping[str, Any], s: Mapping[str
     """
     from .synthesis import synthesize_waveform
 
-    style, _ = load_spectrogram(meta["style"])
-    content = load_spectrogram(meta["content"])[0] if meta.get("content") else None
     settings = P.stage_settings(P.resolve(meta["settings"]), "synthesize")
     return synthesize_waveform(y, style, content, n_fft=int(meta["n_fft"]), hop_length=int(meta["hop_length"]),
                                settings=settings, iterations=s["refine_iterations"], device=device,
