@@ -188,6 +188,11 @@ def test_too_short_for_the_kernel(fire_spec):
         synthesize(fire_spec[:, :10], None, n_frames=50, settings=tiny_settings(layers="11x8/2"))
     with pytest.raises(AudiotexError, match="ask for a longer duration"):
         synthesize(fire_spec, None, n_frames=5, settings=tiny_settings())
+    # a transfer is as long as its content unless told otherwise: the content is what to lengthen
+    with pytest.raises(AudiotexError, match="the content clip, and so the output, is 5 frames long.*longer content"):
+        synthesize(fire_spec, fire_spec[:, :5], n_frames=5, settings=tiny_settings(duration=None))
+    with pytest.raises(AudiotexError, match="ask for a longer duration"):
+        synthesize(fire_spec, fire_spec[:, :5], n_frames=5, settings=tiny_settings(duration=0.01))
 
 
 class Stop(Exception):

@@ -500,6 +500,10 @@ def check_problem(problem: SynthesisProblem) -> None:
         raise AudiotexError(f"style clip of {problem.style.shape[1]} frames is shorter than the largest kernel "
                             f"({need} frames for layers {s['layers']!r})")
     if problem.n_frames < need:
+        if problem.content is not None and s.get("duration") is None:
+            raise AudiotexError(f"the content clip, and so the output, is {problem.n_frames} frames long, shorter "
+                                f"than the largest kernel ({need} frames); use a longer content clip or set a "
+                                "duration")
         raise AudiotexError(f"output of {problem.n_frames} frames is shorter than the largest kernel ({need} frames); "
                             "ask for a longer duration")
     if problem.content is not None and problem.content.shape[0] != problem.style.shape[0]:
