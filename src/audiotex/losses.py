@@ -190,6 +190,14 @@ def patch_correlations(spec: torch.Tensor, reference: PatchReference, step: int)
     return dots / (norms[:, None] * reference.norms[None, :] + 1e-8)
 
 
+def best_correlations(spec: torch.Tensor, reference: PatchReference, step: int) -> torch.Tensor:
+    """For each patch of ``spec`` (every ``step`` frames), its best :func:`patch_correlations` with the
+    reference at any shift, ``(queries,)``; the window shrinks to ``spec``'s length when ``spec`` is shorter."""
+    if spec.shape[1] < reference.window:
+        reference = patch_reference(reference.spec, spec.shape[1])
+    return patch_correlations(spec, reference, step).amax(dim=1)
+
+
 def honest_copy_level(reference: torch.Tensor, window: int, step: int) -> float:
     """How much one real excerpt of a recording resembles another: the mean over the second half's patches
     of their best :func:`patch_correlations` with the first half. What the output may show without copying.
@@ -198,7 +206,7 @@ def honest_copy_level(reference: torch.Tensor, window: int, step: int) -> float:
     """
     half = reference.shape[1] // 2
     first = patch_reference(reference[:, :half], min(window, half))
-    return float(patch_correlations(reference[:, half:], first, step).amax(dim=1).mean())
+    return float(best_correlations(reference[:, half:], first, step).mean())
 
 
 def copy_loss(spec: torch.Tensor, reference: PatchReference, level: float, step: int) -> torch.Tensor:
@@ -209,10 +217,7 @@ def copy_loss(spec: torch.Tensor, reference: PatchReference, level: float, step:
     Zero when no window matches the reference better than another real excerpt of it does, so sounds that
     repeat themselves (a drum loop) are left alone.
     """
-    if spec.shape[1] < reference.window:
-        reference = patch_reference(reference.spec, spec.shape[1])
-    best = patch_correlations(spec, reference, step).amax(dim=1)
-    return F.relu(best - level).pow(2).mean()
+    return F.relu(best_correlations(spec, reference, step) - level).pow(2).mean()
 
 
 def band_matrix(n_bins: int, n_bands: int, device: torch.device | str = "cpu") -> torch.Tensor:

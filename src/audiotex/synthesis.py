@@ -30,6 +30,8 @@ from .lbfgs import LBFGSState, lbfgs_step
 from .spectrogram import fade_bounds
 
 
+#: Levels are followed down to this fraction of the style's loudest magnitude (80 dB below it).
+QUIET_FLOOR = 1e-4
 #: Power of the band magnitudes in the envelope correlation term: McDermott & Simoncelli's cochlear compression.
 COMPRESSION = 0.3
 
@@ -148,7 +150,7 @@ class Objective:
             self.window = max(1, int(round(s["diversity_window"] * frames_per_second)))
             self.target_mean = torch.stack([st.mean(dim=1) for st in styles])
             # levels, compressed and dB envelopes are followed down to 80 dB below each style's loudest bin
-            self.quiet_floor = torch.stack([torch.expm1(st.max()) * 1e-4 for st in styles])[:, None, None]
+            self.quiet_floor = torch.stack([torch.expm1(st.max()) * QUIET_FLOOR for st in styles])[:, None, None]
             if self.weights["level"]:
                 levels = [L.bin_levels(st, float(floor)) for st, floor in zip(styles, self.quiet_floor)]
                 self.target_levels = (torch.stack([m for m, _ in levels]), torch.stack([d for _, d in levels]))
@@ -319,7 +321,7 @@ def phase_randomized(spec: np.ndarray, n_frames: int, rng: np.random.Generator, 
     return np.maximum(field, 0.0).astype(np.float32)
 
 
-def _db(spec: np.ndarray, floor: float = 1e-4) -> np.ndarray:
+def _db(spec: np.ndarray, floor: float = QUIET_FLOOR) -> np.ndarray:
     """Log magnitudes of a ``log1p`` spectrogram down to ``floor`` times its loudest, shifted to start at 0."""
     magnitude = np.expm1(np.asarray(spec, dtype=np.float64))
     log_magnitude = np.log(magnitude + magnitude.max() * floor)
@@ -337,20 +339,28 @@ def rank_matched(field: np.ndarray, spec: np.ndarray) -> np.ndarray:
     return np.take_along_axis(levels, ranks, axis=1).astype(np.float32)
 
 
+def start_copy_scorer(style: np.ndarray, window: int, n_bands: int = 48) -> Callable[[np.ndarray], float]:
+    """:func:`start_copy_score` against ``style``, with the style's side prepared once for many starts."""
+    style_t = torch.from_numpy(np.ascontiguousarray(style, dtype=np.float32))
+    bands = L.band_matrix(style_t.shape[0], n_bands)
+    floor = float(torch.expm1(style_t.max())) * QUIET_FLOOR
+    reference = L.patch_reference(L.compressed_envelopes(style_t, bands, 0.0, floor), window)
+
+    def score(start: np.ndarray) -> float:
+        start_t = torch.from_numpy(np.ascontiguousarray(start, dtype=np.float32))
+        envelopes = L.compressed_envelopes(start_t, bands, 0.0, floor)
+        step = max(1, min(reference.window, envelopes.shape[1]) // 4)
+        return float(L.best_correlations(envelopes, reference, step).mean())
+
+    return score
+
+
 def start_copy_score(start: np.ndarray, style: np.ndarray, window: int, n_bands: int = 48) -> float:
     """How much a starting spectrogram copies the style: the mean over its ``window``-frame patches (every
     quarter window) of their best correlation with any patch of the style, on dB band envelopes with each
-    band's mean over the patch removed (:func:`audiotex.losses.patch_correlations`, the copy loss's measure,
+    band's mean over the patch removed (:func:`audiotex.losses.best_correlations`, the copy loss's measure,
     like the copy score of :mod:`audiotex.metrics` on log-mel patches). ``window`` shrinks to fit."""
-    style_t = torch.from_numpy(np.ascontiguousarray(style, dtype=np.float32))
-    start_t = torch.from_numpy(np.ascontiguousarray(start, dtype=np.float32))
-    bands = L.band_matrix(style_t.shape[0], n_bands)
-    floor = float(torch.expm1(style_t.max())) * 1e-4
-    reference = L.compressed_envelopes(style_t, bands, 0.0, floor)
-    envelopes = L.compressed_envelopes(start_t, bands, 0.0, floor)
-    window = max(2, min(window, reference.shape[1], envelopes.shape[1]))
-    correlations = L.patch_correlations(envelopes, L.patch_reference(reference, window), max(1, window // 4))
-    return float(correlations.amax(dim=1).mean())
+    return start_copy_scorer(style, window, n_bands)(start)
 
 
 def initial_spectrogram(style: np.ndarray, n_frames: int, init: str, init_scale: float, seed: int,
@@ -394,11 +404,18 @@ def initial_spectrogram(style: np.ndarray, n_frames: int, init: str, init_scale:
                                                      independent_period), style)
             return phase_randomized(style, n_frames, generator, init_neighbours, loop, independent_period)
 
-        starts = [draw(rng)] + [draw(np.random.default_rng([seed, k])) for k in range(1, candidates)]
-        if len(starts) == 1:
-            return starts[0]
-        scores = [start_copy_score(x, style, copy_window or n_frames, n_bands) for x in starts]
-        return starts[int(np.argmin(scores))]
+        best = draw(rng)
+        if candidates == 1:
+            return best
+        # keep only the best draw so far: N full-length starts need not sit in memory at once
+        score = start_copy_scorer(style, copy_window or n_frames, n_bands)
+        best_score = score(best)
+        for k in range(1, candidates):
+            start = draw(np.random.default_rng([seed, k]))
+            start_score = score(start)
+            if start_score < best_score:  # ties keep the earlier draw
+                best, best_score = start, start_score
+        return best
     noise = rng.standard_normal((style.shape[0], n_frames)).astype(np.float32)
     if init == "spectrum":
         mean = style.mean(axis=1, keepdims=True)
