@@ -18,6 +18,10 @@ from .errors import AudiotexError
 from .files import check_output_path
 
 
+#: Help of every command's output audio argument (:func:`audiotex.audio.audio_format` picks the format).
+AUDIO_OUTPUT_HELP = "output audio file: 16-bit PCM in the format its extension names (.wav, .flac, .aiff ...)"
+
+
 def _keys_epilog(stages: Sequence[str]) -> str:
     lines = ["keys for --set KEY=VALUE (config.yaml and manifest columns use the same names):"]
     for name in P.keys_for(stages):
@@ -117,9 +121,10 @@ def _check_audio_output(path: Path) -> None:
 
 def _check_spectrogram_output(path: Path) -> None:
     """Refuse an output spectrogram path that cannot be written before any work is done."""
+    from .spectrogram import check_spectrogram_path
+
     check_output_path(path)
-    if path.suffix == ".json":
-        raise AudiotexError(f"{path}: a spectrogram cannot be named .json, the name of its sidecar")
+    check_spectrogram_path(path)
 
 
 def cmd_texture(args: argparse.Namespace, content: Path | None = None) -> None:
@@ -208,7 +213,7 @@ def build_parser() -> argparse.ArgumentParser:
                        description="Texture synthesis: decode STYLE, match its feature statistics, invert to OUTPUT. "
                                    "The output is as long as the style clip unless --duration says otherwise.")
     p.add_argument("style", type=Path, help="style audio file")
-    p.add_argument("output", type=Path, help="output audio file: 16-bit PCM in the format its extension names (.wav, .flac, .aiff ...)")
+    p.add_argument("output", type=Path, help=AUDIO_OUTPUT_HELP)
     _add_common(p)
     p.set_defaults(func=cmd_texture)
 
@@ -221,7 +226,7 @@ def build_parser() -> argparse.ArgumentParser:
                                    "for content (0: the most style; larger keeps more of the content).")
     p.add_argument("--content", type=Path, required=True, help="content audio file")
     p.add_argument("--style", type=Path, required=True, help="style audio file")
-    p.add_argument("output", type=Path, help="output audio file: 16-bit PCM in the format its extension names (.wav, .flac, .aiff ...)")
+    p.add_argument("output", type=Path, help=AUDIO_OUTPUT_HELP)
     _add_common(p)
     p.set_defaults(func=cmd_transfer)
 
@@ -248,7 +253,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("invert", help="step 3: spectrogram .npy -> audio with Griffin-Lim",
                        epilog=_keys_epilog(("invert", "runtime")), formatter_class=fmt)
     p.add_argument("input", type=Path, help="spectrogram .npy (with its .json sidecar)")
-    p.add_argument("output", type=Path, help="output audio file: 16-bit PCM in the format its extension names (.wav, .flac, .aiff ...)")
+    p.add_argument("output", type=Path, help=AUDIO_OUTPUT_HELP)
     p.add_argument("--n-iter", dest="n_iter", type=str, help="Griffin-Lim iterations (key 'n_iter')")
     p.add_argument("--momentum", type=str, help="fast Griffin-Lim momentum, 0 = plain (key 'momentum')")
     p.add_argument("--seed", type=str, help="seed of the random initial phase")

@@ -72,13 +72,18 @@ def sidecar_path(npy_path: str | os.PathLike) -> Path:
     return Path(npy_path).with_suffix(".json")
 
 
+def check_spectrogram_path(path: str | os.PathLike) -> None:
+    """Refuse a spectrogram path that its own sidecar would overwrite (a ``.json`` name)."""
+    if sidecar_path(path) == Path(path):
+        raise AudiotexError(f"{path}: a spectrogram cannot be named .json, the name of its sidecar")
+
+
 def save_spectrogram(path: str | os.PathLike, spec: np.ndarray, meta: dict[str, Any]) -> None:
     """Write ``spec`` to ``path`` (.npy) and ``meta`` (must hold sr, n_fft, hop_length) to its sidecar."""
     missing = {"sr", "n_fft", "hop_length"} - meta.keys()
     if missing:
         raise ValueError(f"spectrogram metadata lacks {sorted(missing)}")
-    if sidecar_path(path) == Path(path):
-        raise AudiotexError(f"{path}: a spectrogram cannot be named .json, the name of its sidecar")
+    check_spectrogram_path(path)
     meta = {**meta, "kind": "log1p_magnitude", "shape": list(spec.shape)}
     with atomic_output(sidecar_path(path)) as tmp_json, atomic_output(path) as tmp_npy:
         # through a handle: given a name, np.save appends .npy when it lacks it, and would write beside
