@@ -82,7 +82,8 @@ def test_waveform_refinement_uses_the_trimmed_style_too():
     y0 = np.random.default_rng(2).standard_normal(SR).astype(np.float32) * 0.05
     kw = dict(n_fft=N_FFT, hop_length=HOP, iterations=2, lag_frames_per_second=FPS)
     a = synthesize_waveform(y0, style, None, settings=settings(style_fade_db=6.0), **kw)
-    b = synthesize_waveform(y0, np.ascontiguousarray(style[:, slice(*fade_bounds(style, 6.0, FPS))]), None, settings=settings(), **kw)
+    trimmed = np.ascontiguousarray(style[:, slice(*fade_bounds(style, 6.0, FPS))])
+    b = synthesize_waveform(y0, trimmed, None, settings=settings(), **kw)
     np.testing.assert_array_equal(a, b)
     assert not np.array_equal(a, synthesize_waveform(y0, style, None, settings=settings(), **kw))
 
