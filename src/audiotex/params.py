@@ -192,6 +192,11 @@ PARAMS: dict[str, Param] = {p.name: p for p in [
        minimum=0.0),
     _p("loop", bool, False, "make a seamless loop: circular convolutions, the end flows into the start",
        ("synthesize", "invert")),
+    _p("hold_empty_bins", bool, False,
+       "frequency bins the style (and content) leave empty, their median more than 80 dB below the loudest (a "
+       "16 kHz recording read at 22.05 kHz has nothing above 8 kHz), stay as empty in the output: the "
+       "synthesized spectrogram is capped there at their level, and the inverted sound filtered down to it",
+       ("synthesize", "invert")),
     # invert
     _p("n_iter", int, 500, "Griffin-Lim iterations", "invert", minimum=0, maximum=100000),
     _p("momentum", float, 0.99, "fast Griffin-Lim momentum (0: the plain algorithm)", "invert",

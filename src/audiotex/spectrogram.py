@@ -13,6 +13,11 @@ from .errors import AudiotexError
 from .files import atomic_output
 
 
+#: Levels are followed down to this fraction of a clip's loudest magnitude (80 dB below it); a bin whose median
+#: lies below it is empty (:func:`empty_bins`).
+QUIET_FLOOR = 1e-4
+
+
 def hop_for(n_fft: int, hop_length: int | None) -> int:
     """The hop actually used: ``hop_length``, or ``n_fft // 4`` when it is ``None``."""
     return int(hop_length) if hop_length else n_fft // 4
@@ -24,6 +29,35 @@ def log_spectrogram(y: np.ndarray, n_fft: int = 2048, hop_length: int | None = N
         raise AudiotexError(f"signal of {y.size} samples is shorter than half the FFT size ({n_fft})")
     stft = librosa.stft(y, n_fft=n_fft, hop_length=hop_for(n_fft, hop_length), window="hann", center=True)
     return np.log1p(np.abs(stft)).astype(np.float32)
+
+
+def empty_bins(spec: np.ndarray, floor: float = QUIET_FLOOR, percentile: float = 50.0) -> np.ndarray:
+    """Bins a clip leaves empty: those where the ``percentile``-th percentile of the magnitude over time is at
+    most ``floor`` times the clip's loudest magnitude (80 dB below it by default).
+
+    A recording made at 16 kHz and read at 22.05 kHz has nothing above 8 kHz; a synthetic guitar has nothing
+    above 4 kHz. Every level term of the objective stops at ``floor``, so below it nothing holds those bins.
+    With the median (50) a bin of rare faint clicks still counts as empty; with 99 a bin counts only if it
+    stays below the floor in all but 1% of the frames.
+
+    Args:
+        spec: ``log1p`` magnitudes ``(bins, frames)`` (negative values, which a synthesis can leave, count as 0).
+
+    Returns:
+        Boolean ``(bins,)``.
+    """
+    magnitude = np.expm1(np.maximum(np.asarray(spec, dtype=np.float64), 0.0))
+    return np.percentile(magnitude, percentile, axis=-1) <= floor * magnitude.max()
+
+
+def empty_bin_ceiling(specs: list[np.ndarray], floor: float = QUIET_FLOOR) -> np.ndarray:
+    """The most a synthesized spectrogram may hold in each bin that every one of ``specs`` (the style, and
+    the content of a transfer) leaves empty (:func:`empty_bins`): the largest of their median ``log1p``
+    values there; ``inf`` in every other bin.
+    """
+    empty = np.logical_and.reduce([empty_bins(s, floor) for s in specs])
+    median = np.max([np.median(np.maximum(s, 0.0), axis=-1) for s in specs], axis=0)
+    return np.where(empty, median, np.inf).astype(np.float32)
 
 
 def fade_bounds(spec: np.ndarray, fade_db: float | None, frames_per_second: float,

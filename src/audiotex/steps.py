@@ -263,10 +263,10 @@ def invert_file(src: str | os.PathLike, dst: str | os.PathLike, settings: Mappin
     """Turn a log-magnitude spectrogram file into audio with Griffin-Lim (+ optional refinement).
 
     The sample rate, n_fft and hop come from ``src``'s sidecar. Reads keys: n_iter, momentum, phase_init,
-    refine_iterations, seed, loop. Writes ``dst`` (peak-safe 16-bit WAV) and returns a dict with the
+    refine_iterations, refine_target, hold_empty_bins, seed, loop. Writes ``dst`` (peak-safe 16-bit WAV) and returns a dict with the
     spectral convergence of the result and the wall time.
     """
-    from .inversion import griffin_lim, refine_waveform
+    from .inversion import griffin_lim, refine_waveform, silence_empty_bins
     from .metrics import spectral_convergence
     from .device import resolve_device
 
@@ -287,6 +287,8 @@ def invert_file(src: str | os.PathLike, dst: str | os.PathLike, settings: Mappin
     elif s["refine_iterations"]:
         y = refine_waveform(y, spec, n_fft=n_fft, hop_length=hop, iterations=s["refine_iterations"],
                             device=torch_device, loop=s["loop"])
+    if s["hold_empty_bins"]:
+        y = silence_empty_bins(y, spec, n_fft=n_fft, hop_length=hop, loop=s["loop"])
     write_audio(dst, y, sr)
     return {"spectral_convergence": spectral_convergence(magnitude, y, n_fft=n_fft, hop_length=hop),
             "wall_seconds": time.perf_counter() - started, "device": str(torch_device)}
