@@ -148,15 +148,14 @@ def silence_empty_bins(y: np.ndarray, target_log_magnitude: np.ndarray, n_fft: i
 
     Griffin-Lim of a spectrogram that is not quite any signal's, and a waveform optimised against statistics
     that stop 80 dB below the loudest bin, put faint noise where the target has none (on a 16 kHz recording
-    read at 22.05 kHz, 25-60 dB over the target above 8 kHz): inaudible at most, but a log-mel classifier
-    tells the sound from the recording by it. Each empty bin's gain brings the median over frames of
-    ``|STFT(y)|`` there down to the target's median (never up). A bin with sparse events above the floor
-    (the hi-hats of a drum loop a transfer keeps) is not empty, though its median may be: filtering it by
-    its median would take the events away too (drums -> guitar: moved toward the style 0.235 -> 0.021). The
-    1% spares the first and last frames, where a clip cut mid-sound has a broadband edge. The gains,
-    interpolated over frequency, are
-    applied to the whole signal's spectrum at once: a linear, zero-phase filter, with none of the frame
-    edges a per-frame gain would leave.
+    read at 22.05 kHz, 17-42 dB over the style above 8 kHz): hardly audible, but a log-mel classifier tells
+    the sound from the recording by it. Each empty bin's gain brings the median over frames of ``|STFT(y)|``
+    there down to the target's median (never up). A bin with sparse events above the floor (the hi-hats of
+    a drum loop a transfer keeps) is not empty, though its median may be: filtering it by its median would
+    take the events away too (drums -> guitar: moved toward the style 0.235 -> 0.021). The 1% spares the
+    first and last frames, where a clip cut mid-sound has a broadband edge. The gains, interpolated over
+    frequency, are applied to the whole signal's spectrum at once: a linear, zero-phase filter, with none of
+    the frame edges a per-frame gain would leave.
 
     Args:
         y: waveform.

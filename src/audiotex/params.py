@@ -256,7 +256,7 @@ PRESETS: dict[str, dict[str, Any]] = {
     # it gets 350 iterations, not 200: the two-sample accuracy fell on 12 of 18 runs (median excess over the
     # floor 0.051 -> 0.036, benchmarks/results/quality_refine350_screen.tsv).
     # Bins the style leaves empty (a 16 kHz recording read at 22.05 kHz, a guitar with nothing above 4 kHz)
-    # stay empty (hold_empty_bins): the optimiser filled them with noise below the level terms' floor, 25-60
+    # stay empty (hold_empty_bins): the optimiser filled them with noise below the level terms' floor, 17-42
     # dB over the style, which decided the classifier and the distance on speech (3 seeds: median excess over
     # the floor 0.046 -> 0.010, distance at most 2.70 -> 0.91, quality_hold_empty_speech.tsv) and took the
     # guitar's distance from 0.75 to 0.54 (quality_hold_empty_screen.tsv; median excess of the six clips
