@@ -258,9 +258,10 @@ PRESETS: dict[str, dict[str, Any]] = {
     # Bins the style leaves empty (a 16 kHz recording read at 22.05 kHz, a guitar with nothing above 4 kHz)
     # stay empty (hold_empty_bins): the optimiser filled them with noise below the level terms' floor, 17-42
     # dB over the style, which decided the classifier and the distance on speech (3 seeds: median excess over
-    # the floor 0.046 -> 0.010, distance at most 2.70 -> 0.91, quality_hold_empty_speech.tsv) and took the
-    # guitar's distance from 0.75 to 0.54 (quality_hold_empty_screen.tsv; median excess of the six clips
-    # 0.036 -> 0.045, worst clip 0.123 either way); transfers unchanged (transfer_hold_empty_screen.tsv).
+    # the floor 0.046 -> 0.022, distance at most 2.70 -> 0.95 per clip, quality_speech_hold.tsv) and took the
+    # guitar's distance from 0.75 to 0.64 (quality_full_seeds.tsv against quality_full_seeds_before_hold.tsv;
+    # median excess of the six clips 0.036 -> 0.045, worst clip 0.123 either way); transfers unchanged
+    # (transfer_hold_empty.tsv).
     "default": {
         "n_fft": 512, "hop_length": 128, "layers": "3x256,7x512,15x512,31x256",
         "init": "phase_db", "init_neighbours": 8, "band_weight": 100.0, "moment_weight": 1.0, "level_weight": 1.0,

@@ -288,7 +288,7 @@ def invert_file(src: str | os.PathLike, dst: str | os.PathLike, settings: Mappin
         y = refine_waveform(y, spec, n_fft=n_fft, hop_length=hop, iterations=s["refine_iterations"],
                             device=torch_device, loop=s["loop"])
     if s["hold_empty_bins"]:
-        y = silence_empty_bins(y, spec, n_fft=n_fft, hop_length=hop, loop=s["loop"])
+        y = silence_empty_bins(y, spec, n_fft=n_fft, loop=s["loop"])
     write_audio(dst, y, sr)
     return {"spectral_convergence": spectral_convergence(magnitude, y, n_fft=n_fft, hop_length=hop),
             "wall_seconds": time.perf_counter() - started, "device": str(torch_device)}
