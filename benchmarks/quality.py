@@ -262,6 +262,19 @@ def steady_span(clip: Path, sr: int, fade_db: float | None) -> tuple[float, floa
     return start * hop / sr, end - start * hop / sr
 
 
+def copy_references(heldout: np.ndarray, style: np.ndarray, sr: int) -> tuple[float, float]:
+    """The copy score of the held-out half against the style half, played forwards and backwards.
+
+    Both are real excerpts with the same texture statistics (every statistic of the distance ignores the
+    direction of time), so where they differ the real reference depends on the direction of a slow change,
+    not on the sound: water's held-out half ends in a fade-out, which matches nothing in a style half that
+    starts with a fade-in (forwards 0.05), while the same half reversed is a fade-in (0.40).
+    """
+    from audiotex import metrics as M
+
+    return M.copy_score(heldout, style, sr), M.copy_score(np.ascontiguousarray(heldout[::-1]), style, sr)
+
+
 def run_one(clip: Path, name: str, settings: dict[str, Any], device: str, work: Path,
             baseline: bool = False, max_seconds: float | None = None,
             trim_fades: float | None = None) -> tuple[dict[str, Any], dict]:
@@ -320,7 +333,8 @@ def run_one(clip: Path, name: str, settings: dict[str, Any], device: str, work: 
         "texture_distance": distance, "texture_distance_reference": reference,
         "texture_distance_norm": distance / reference,
         "texture_distance_heldout": M.texture_distance(out_stats, heldout_stats),
-        "copy_score": M.copy_score(output, style, sr), "copy_score_reference": M.copy_score(heldout, style, sr),
+        "copy_score": M.copy_score(output, style, sr),
+        **dict(zip(("copy_score_reference", "copy_score_reference_reversed"), copy_references(heldout, style, sr))),
         "two_sample_accuracy": M.two_sample_accuracy(output, heldout, sr),
         "two_sample_floor": M.two_sample_accuracy(style, heldout, sr),
         "spectral_convergence": inversion["spectral_convergence"],
@@ -394,7 +408,7 @@ def write_rhythm(out: Path, clip: str, curves: dict[str, dict[str, np.ndarray]])
 
 def summarise(rows: list[dict[str, Any]], names: list[str]) -> str:
     """Per preset: medians of normalised distance, copy score and synthesis time; pairwise win rates."""
-    lines = [f"{'preset':<16}{'clips':>6}{'dist_norm':>11}{'copy':>8}{'copy_ref':>9}{'spec_conv':>10}"
+    lines = [f"{'preset':<16}{'clips':>6}{'dist_norm':>11}{'copy':>8}{'copy_ref':>9}{'ref_rev':>8}{'spec_conv':>10}"
              f"{'rhythm':>8}{'rhy_ref':>8}{'2s_acc':>8}{'2s_floor':>9}{'2s_exc':>8}{'2s_max':>8}{'synth_s':>9}"
              f"{'cpu_s':>8}"]
     by_name = {n: [r for r in rows if r["preset"] == n] for n in names}
@@ -406,7 +420,8 @@ def summarise(rows: list[dict[str, Any]], names: list[str]) -> str:
             return statistics.median(float(r[key]) for r in rs)
 
         lines.append(f"{name:<16}{len(rs):>6}{med('texture_distance_norm'):>11.3f}{med('copy_score'):>8.3f}"
-                     f"{med('copy_score_reference'):>9.3f}{med('spectral_convergence'):>10.3f}"
+                     f"{med('copy_score_reference'):>9.3f}{med('copy_score_reference_reversed'):>8.3f}"
+                     f"{med('spectral_convergence'):>10.3f}"
                      f"{med('rhythm_similarity'):>8.3f}{med('rhythm_similarity_reference'):>8.3f}"
                      f"{med('two_sample_accuracy'):>8.3f}{med('two_sample_floor'):>9.3f}"
                      f"{med('two_sample_excess'):>8.3f}{max(float(r['two_sample_excess']) for r in rs):>8.3f}"

@@ -54,3 +54,19 @@ def test_steady_span_leaves_out_a_fade_in_and_keeps_a_steady_file_whole(tmp_path
     assert begin == pytest.approx(1.0 - 3 / 40, abs=0.06) and begin + length == pytest.approx(4.0, abs=0.02)
     assert quality.steady_span(tmp_path / "faded.wav", sr, None) == (0.0, pytest.approx(4.0))
     assert quality.steady_span(tmp_path / "steady.wav", sr, 3.0) == (0.0, pytest.approx(4.0))
+
+
+def test_copy_references_show_a_fade_in_style_matched_only_by_the_reversed_fade_out():
+    import numpy as np
+
+    sr = 8000
+    t = np.arange(3 * sr) / sr
+    rng = np.random.default_rng(0)
+    fade_in = 10 ** (np.minimum(0.0, -30.0 * (1.5 - t) / 1.5) / 20)  # 30 dB up over the first 1.5 s
+    style = rng.standard_normal(t.size) * fade_in
+    heldout = rng.standard_normal(t.size) * fade_in[::-1]  # the recording goes on and fades out
+    forward, backward = quality.copy_references(heldout, style, sr)
+    # the fade-out matches nothing in a fade-in; played backwards it is one
+    assert forward < 0.2 and backward > 0.4
+    steady = rng.standard_normal(t.size)
+    assert all(abs(r) < 0.2 for r in quality.copy_references(steady, rng.standard_normal(t.size), sr))
