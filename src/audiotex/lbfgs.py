@@ -147,8 +147,9 @@ def two_loop_direction(grad: torch.Tensor, s: torch.Tensor, y: torch.Tensor, rho
     all_rows = rows is None or list(rows) == list(range(s.shape[0]))
     row_index = None if all_rows else torch.tensor(list(rows), device=device)
     aligned = len(set(count)) == 1 and len(set(head)) == 1
-    count_t = torch.tensor(list(count), device=device)
-    head_t = torch.tensor(list(head), device=device)
+    if not aligned:  # each a copy to the device: only when rows differ
+        count_t = torch.tensor(list(count), device=device)
+        head_t = torch.tensor(list(head), device=device)
 
     def pair(k: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         if aligned:  # the same slot for every row: plain indexing, a view when all rows take part
