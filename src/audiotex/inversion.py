@@ -4,6 +4,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from .device import resolve_device
 from .spectrogram import empty_bins
 
 
@@ -24,6 +25,13 @@ def log_magnitude(spec: torch.Tensor, eps: float = 1e-12) -> torch.Tensor:
     ``eps`` moves no value by more than ``sqrt(eps)``.
     """
     return torch.log1p(torch.sqrt(spec.real ** 2 + spec.imag ** 2 + eps))
+
+
+def _float_tensor(array: np.ndarray | torch.Tensor, device: torch.device) -> torch.Tensor:
+    """``array`` as a float32 tensor on ``device``; a tensor may be on any device (numpy cannot read CUDA's)."""
+    if isinstance(array, torch.Tensor):
+        return array.detach().to(device=device, dtype=torch.float32)
+    return torch.as_tensor(np.asarray(array, dtype=np.float32), device=device)
 
 
 def _istft(spec: torch.Tensor, n_fft: int, hop_length: int, window: torch.Tensor, length: int) -> torch.Tensor:
@@ -81,7 +89,8 @@ def griffin_lim(magnitude: np.ndarray | torch.Tensor, n_fft: int, hop_length: in
     Returns:
         The waveform, float32.
     """
-    mag = torch.as_tensor(np.asarray(magnitude, dtype=np.float32), device=device)
+    device = resolve_device(device)
+    mag = _float_tensor(magnitude, device)
     frames = mag.shape[1]
     window = torch.hann_window(n_fft, device=device)
     if loop:
@@ -125,10 +134,11 @@ def refine_waveform(y: np.ndarray, target_log_magnitude: np.ndarray, n_fft: int,
     of a loop (as :func:`griffin_lim` makes it) and the STFT wraps around (:func:`circular_stft`): the frames
     across the seam are matched too, instead of edge frames half full of zero padding.
     """
-    target = torch.as_tensor(np.asarray(target_log_magnitude, dtype=np.float32), device=device)
+    device = resolve_device(device)
+    target = _float_tensor(target_log_magnitude, device)
     frames = target.shape[1]
     window = torch.hann_window(n_fft, device=device)
-    wave = torch.as_tensor(np.asarray(y, dtype=np.float32), device=device).clone().requires_grad_(True)
+    wave = _float_tensor(y, device).clone().requires_grad_(True)
     scale = float(wave.detach().abs().max()) or 1.0
     optimizer = torch.optim.Adam([wave], lr=learning_rate * scale)
     for _ in range(iterations):

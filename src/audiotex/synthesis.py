@@ -24,6 +24,7 @@ import torch
 from . import losses as L
 from .adam import AdamState, adam_step
 from .banks import bank_features, make_bank, min_frames, parse_layers
+from .device import exact_convolutions, resolve_device
 from .errors import AudiotexError
 from .files import atomic_output
 from .lbfgs import LBFGSState, lbfgs_step
@@ -599,7 +600,7 @@ def synthesize_batch(problems: Sequence[SynthesisProblem], *, device: torch.devi
         stopped it (bad input, divergence). One row failing does not stop the others; any other exception
         (from a callback, say) propagates.
     """
-    device = torch.device(device)
+    device = resolve_device(device)
     problems = [without_fades(p, lag_frames_per_second) for p in problems]
     results: list[SynthesisResult | AudiotexError | None] = [None] * len(problems)
     groups: dict[tuple, list[int]] = {}
@@ -616,8 +617,9 @@ def synthesize_batch(problems: Sequence[SynthesisProblem], *, device: torch.devi
         size = max_batch or len(rows)
         for start in range(0, len(rows), size):
             chunk = rows[start:start + size]
-            done = _optimise_batch([problems[r] for r in chunk], chunk, device, lag_frames_per_second,
-                                   checkpoint_every, save_every, on_save, progress, on_done)
+            with exact_convolutions():
+                done = _optimise_batch([problems[r] for r in chunk], chunk, device, lag_frames_per_second,
+                                       checkpoint_every, save_every, on_save, progress, on_done)
             for r, result in zip(chunk, done):
                 results[r] = result
     return results  # type: ignore[return-value]
@@ -772,7 +774,7 @@ def synthesize_waveform(y0: np.ndarray, style: np.ndarray, content: np.ndarray |
         iterations: optimiser iterations.
     """
     s = dict(settings)
-    device = torch.device(device)
+    device = resolve_device(device)
     style = without_style_fades(style, s, lag_frames_per_second)
     window = torch.hann_window(n_fft, device=device)
     # a copy: from_numpy shares memory, and the optimiser works in place
@@ -788,7 +790,6 @@ def synthesize_waveform(y0: np.ndarray, style: np.ndarray, content: np.ndarray |
 
     with torch.no_grad():
         n_frames = log_magnitude(y).shape[1]
-    objective = build_objective(style, content, n_frames, s, device, lag_frames_per_second)
     optimizer = make_optimizer(y, s)
 
     def closure() -> torch.Tensor:
@@ -797,15 +798,17 @@ def synthesize_waveform(y0: np.ndarray, style: np.ndarray, content: np.ndarray |
         total.backward()
         return total
 
-    if s["optimizer"] == "adam":
-        for _ in range(iterations):
-            closure()
-            optimizer.step()
-    else:
-        # one call: no per-iteration logging here, so no repeated evaluation either
-        optimizer.param_groups[0]["max_iter"] = iterations
-        optimizer.param_groups[0]["max_eval"] = iterations * 2
-        optimizer.step(closure)
+    with exact_convolutions():  # the style's targets too
+        objective = build_objective(style, content, n_frames, s, device, lag_frames_per_second)
+        if s["optimizer"] == "adam":
+            for _ in range(iterations):
+                closure()
+                optimizer.step()
+        else:
+            # one call: no per-iteration logging here, so no repeated evaluation either
+            optimizer.param_groups[0]["max_iter"] = iterations
+            optimizer.param_groups[0]["max_eval"] = iterations * 2
+            optimizer.step(closure)
     result = y.detach()
     if not torch.isfinite(result).all():
         raise AudiotexError("waveform optimisation diverged; lower refine_iterations or use refine_target=spectrogram")
