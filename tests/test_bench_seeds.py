@@ -68,5 +68,6 @@ def test_copy_references_show_a_fade_in_style_matched_only_by_the_reversed_fade_
     forward, backward = quality.copy_references(heldout, style, sr)
     # the fade-out matches nothing in a fade-in; played backwards it is one
     assert forward < 0.2 and backward > 0.4
+    assert "copy_score_reference_reversed" in quality.COLUMNS  # written to the TSV, not only summarised
     steady = rng.standard_normal(t.size)
     assert all(abs(r) < 0.2 for r in quality.copy_references(steady, rng.standard_normal(t.size), sr))
