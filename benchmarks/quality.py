@@ -48,9 +48,9 @@ AUDIO_SUFFIXES = {".wav", ".flac", ".ogg", ".mp3", ".opus"}
 COLUMNS = (
     "clip", "preset", "seconds", "sr", "iterations", "texture_distance", "texture_distance_reference",
     "texture_distance_norm", "texture_distance_heldout", "copy_score", "copy_score_reference",
-    "copy_score_reference_reversed", "two_sample_accuracy", "two_sample_floor", "two_sample_excess", "spectral_convergence", "style_loss",
-    "rhythm_similarity", "rhythm_similarity_reference", "cpu_s", "decode_s", "spectrogram_s", "synthesize_s",
-    "invert_s", "metrics_s", "device",
+    "copy_score_reference_reversed", "two_sample_accuracy", "two_sample_floor", "two_sample_excess",
+    "spectral_convergence", "style_loss", "rhythm_similarity", "rhythm_similarity_reference", "cpu_s",
+    "decode_s", "spectrogram_s", "synthesize_s", "invert_s", "metrics_s", "device",
 ) + tuple(f"norm_{group}" for group in STATISTIC_GROUPS) + (
     "settings",
 )
