@@ -1,4 +1,5 @@
-"""Which torch device a job runs on (key ``device``): one place for every step that uses torch."""
+"""Which torch device a job runs on (key ``device``), and the exact arithmetic it runs with there: one place for
+every step that uses torch."""
 from __future__ import annotations
 
 import contextlib
