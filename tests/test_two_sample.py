@@ -64,6 +64,21 @@ def test_it_is_deterministic_and_the_floor_compares_halves():
     assert M.two_sample_floor(fire[: 3 * SR], SR) is None  # halves under 2 s
 
 
+def test_floor_cuts_start_with_the_floor_and_cut_the_recording_later():
+    fire = load_audio(DEMO / "env_fire_furnace_minetest.ogg", SR)
+    floors = M.two_sample_floor_cuts(fire, SR, (0.0, 0.25, 0.5))
+    assert len(floors) == 3 and floors[0] == M.two_sample_floor(fire, SR)
+    assert floors[2] == M.two_sample_floor(fire[SR // 2:], SR)
+    # halves that differ (fire, then water) stay told apart wherever they are cut; stationary noise does not
+    water = load_audio(DEMO / "env_water_stream_minetest.ogg", SR)
+    n = 4 * SR
+    assert min(M.two_sample_floor_cuts(np.concatenate([fire[:n], water[:n]]), SR)) >= 0.9
+    assert 0.3 <= np.median(M.two_sample_floor_cuts(white(8.0, 6), SR)) <= 0.7
+    assert M.two_sample_floor_cuts(fire[: 5 * SR], SR, (0.0, 1.5)) is None  # halves under 2 s at the last cut
+    with pytest.raises(ValueError, match="at least 0"):
+        M.two_sample_floor_cuts(fire, SR, (-0.1,))
+
+
 def test_too_short_signals_are_refused():
     with pytest.raises(ValueError, match="too short"):
         M.two_sample_accuracy(white(0.5, 4), white(4.0, 5), SR)

@@ -558,6 +558,26 @@ def two_sample_floor(y: np.ndarray, sr: int, min_seconds: float = 2.0, **kwargs:
     return two_sample_accuracy(parts[0], parts[1], sr, **kwargs)
 
 
+def two_sample_floor_cuts(y: np.ndarray, sr: int, cuts: tuple[float, ...] = (0.0, 0.1, 0.2, 0.3, 0.4),
+                          min_seconds: float = 2.0, **kwargs: Any) -> list[float] | None:
+    """:func:`two_sample_floor` of ``y`` with its first ``cut`` seconds left out, for each of ``cuts``.
+
+    A floor is one draw: on a recording of noise, halves cut a tenth of a second later can score 0.1-0.3
+    apart (few independent windows, folds that each leave out a stretch unlike the rest), so the spread of
+    these floors says how finely an excess over one of them can be read. ``None`` when a cut leaves halves
+    shorter than ``min_seconds``; ``kwargs`` go to :func:`two_sample_accuracy`.
+    """
+    floors = []
+    for cut in cuts:
+        if cut < 0:
+            raise ValueError(f"a cut must be at least 0 s, not {cut}")
+        floor = two_sample_floor(y[int(round(cut * sr)):], sr, min_seconds, **kwargs)
+        if floor is None:
+            return None
+        floors.append(floor)
+    return floors
+
+
 def audio_metrics(output: np.ndarray, style: np.ndarray, sr: int,
                   content: np.ndarray | None = None) -> dict[str, float | None]:
     """The metrics of an output against its style (and content), all signals at ``sr``.
