@@ -12,6 +12,8 @@ the style half exactly as the held-out half is:
 * two_sample_accuracy: how well a classifier tells windows of the output from windows of the held-out
   half (audiotex.metrics.two_sample_accuracy), and two_sample_floor, the same for the style half vs the
   held-out half; two_sample_excess = accuracy - floor, 0 for a texture that passes for real;
+  two_sample_floor_min / _max: the lowest and highest floor when the recording's halves are cut 0.1-0.4 s
+  later (audiotex.metrics.two_sample_floor_cuts): how far one floor can be trusted;
 * rhythm_similarity: correlation of the onset-strength autocorrelations of output and style (lags
   0.1-4 s), vs rhythm_similarity_reference (the held-out half's); for rhythmic clips (--rhythm-clips) the curves are also saved as a TSV and a PNG.
 
@@ -48,7 +50,7 @@ AUDIO_SUFFIXES = {".wav", ".flac", ".ogg", ".mp3", ".opus"}
 COLUMNS = (
     "clip", "preset", "seconds", "sr", "iterations", "texture_distance", "texture_distance_reference",
     "texture_distance_norm", "texture_distance_heldout", "copy_score", "copy_score_reference",
-    "copy_score_reference_reversed", "two_sample_accuracy", "two_sample_floor", "two_sample_excess",
+    "copy_score_reference_reversed", "two_sample_accuracy", "two_sample_floor", "two_sample_floor_min", "two_sample_floor_max", "two_sample_excess",
     "spectral_convergence", "style_loss", "rhythm_similarity", "rhythm_similarity_reference", "cpu_s",
     "decode_s", "spectrogram_s", "synthesize_s", "invert_s", "metrics_s", "device",
 ) + tuple(f"norm_{group}" for group in STATISTIC_GROUPS) + (
@@ -275,6 +277,15 @@ def copy_references(heldout: np.ndarray, style: np.ndarray, sr: int) -> tuple[fl
     return M.copy_score(heldout, style, sr), M.copy_score(np.ascontiguousarray(heldout[::-1]), style, sr)
 
 
+def floor_cuts(style: np.ndarray, heldout: np.ndarray, sr: int,
+               cuts: tuple[float, ...] = (0.1, 0.2, 0.3, 0.4)) -> list[float]:
+    """The two-sample floor of the style and held-out halves played one after the other, with the first
+    ``cuts`` seconds left out before halving: the same recording cut a little later."""
+    from audiotex import metrics as M
+
+    return M.two_sample_floor_cuts(np.concatenate([style, heldout]), sr, cuts, min_seconds=0.0)
+
+
 def run_one(clip: Path, name: str, settings: dict[str, Any], device: str, work: Path,
             baseline: bool = False, max_seconds: float | None = None,
             trim_fades: float | None = None) -> tuple[dict[str, Any], dict]:
@@ -346,6 +357,8 @@ def run_one(clip: Path, name: str, settings: dict[str, Any], device: str, work: 
     # which statistics miss: each group's distance relative to the held-out half's
     out_groups, ref_groups = M.group_distances(out_stats, style_stats), M.group_distances(heldout_stats, style_stats)
     row["two_sample_excess"] = row["two_sample_accuracy"] - row["two_sample_floor"]
+    floors = [row["two_sample_floor"], *floor_cuts(style, heldout, sr)]
+    row["two_sample_floor_min"], row["two_sample_floor_max"] = min(floors), max(floors)
     row.update({f"norm_{g}": out_groups[g] / max(ref_groups[g], 1e-12) for g in out_groups})
     times["metrics_s"] = time.perf_counter() - started
     row.update(times)
@@ -427,6 +440,7 @@ def summarise(rows: list[dict[str, Any]], names: list[str]) -> str:
                      f"{med('two_sample_excess'):>8.3f}{max(float(r['two_sample_excess']) for r in rs):>8.3f}"
                      f"{med('synthesize_s'):>9.1f}{med('cpu_s'):>8.1f}")
     lines += seed_summary(rows)
+    lines += floor_summary(rows)
     compared = [n for n in names if not n.startswith("gl:")]
     for a in compared:
         for b in compared:
@@ -462,6 +476,16 @@ def seed_summary(rows: list[dict[str, Any]]) -> list[str]:
                      f"{statistics.median(excess):.3f} max {max(excess):.3f}; dist_norm max {max(distance):.3f}; "
                      f"copy over real median {statistics.median(copy_over):+.3f} max {max(copy_over):+.3f}")
     return lines
+
+
+def floor_summary(rows: list[dict[str, Any]]) -> list[str]:
+    """Each clip's two-sample floor and its range over later cuts (the same for every setting of a clip)."""
+    floors = {r["clip"]: r for r in rows if r.get("two_sample_floor_min") is not None}
+    if not floors:
+        return []
+    return ["two-sample floor (over cuts 0-0.4 s later): " + ", ".join(
+        f"{clip} {float(r['two_sample_floor']):.2f} ({float(r['two_sample_floor_min']):.2f}-"
+        f"{float(r['two_sample_floor_max']):.2f})" for clip, r in floors.items())]
 
 
 def keep_audio(tmp: Path, directory: Path | None, names: dict[str, str]) -> None:

@@ -71,3 +71,23 @@ def test_copy_references_show_a_fade_in_style_matched_only_by_the_reversed_fade_
     assert "copy_score_reference_reversed" in quality.COLUMNS  # written to the TSV, not only summarised
     steady = rng.standard_normal(t.size)
     assert all(abs(r) < 0.2 for r in quality.copy_references(steady, rng.standard_normal(t.size), sr))
+
+
+def test_floor_cuts_cut_the_joined_halves_later_and_the_summary_shows_their_range():
+    import numpy as np
+
+    sr = 8000
+    rng = np.random.default_rng(1)
+    style, heldout = rng.standard_normal(3 * sr), rng.standard_normal(3 * sr)
+    from audiotex import metrics as M
+
+    floors = quality.floor_cuts(style, heldout, sr, (0.0, 0.2))
+    assert floors[0] == M.two_sample_accuracy(style, heldout, sr)  # no cut: the bench's own floor
+    joined = np.concatenate([style, heldout])[int(0.2 * sr):]
+    assert floors[1] == M.two_sample_accuracy(*M.halves(joined, sr, 0.0), sr)
+    assert {"two_sample_floor_min", "two_sample_floor_max"} <= set(quality.COLUMNS)
+    rows = [{"clip": "fire", "two_sample_floor": 0.38, "two_sample_floor_min": 0.38, "two_sample_floor_max": 0.52},
+            {"clip": "water", "two_sample_floor": 0.46, "two_sample_floor_min": 0.33, "two_sample_floor_max": 0.46}]
+    assert quality.floor_summary(rows) == ["two-sample floor (over cuts 0-0.4 s later): fire 0.38 (0.38-0.52), "
+                                           "water 0.46 (0.33-0.46)"]
+    assert quality.floor_summary([{"clip": "x", "two_sample_floor_min": None}]) == []
