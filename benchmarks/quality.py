@@ -50,7 +50,8 @@ AUDIO_SUFFIXES = {".wav", ".flac", ".ogg", ".mp3", ".opus"}
 COLUMNS = (
     "clip", "preset", "seconds", "sr", "iterations", "texture_distance", "texture_distance_reference",
     "texture_distance_norm", "texture_distance_heldout", "copy_score", "copy_score_reference",
-    "copy_score_reference_reversed", "two_sample_accuracy", "two_sample_floor", "two_sample_floor_min", "two_sample_floor_max", "two_sample_excess",
+    "copy_score_reference_reversed", "two_sample_accuracy", "two_sample_floor", "two_sample_floor_min",
+    "two_sample_floor_max", "two_sample_excess",
     "spectral_convergence", "style_loss", "rhythm_similarity", "rhythm_similarity_reference", "cpu_s",
     "decode_s", "spectrogram_s", "synthesize_s", "invert_s", "metrics_s", "device",
 ) + tuple(f"norm_{group}" for group in STATISTIC_GROUPS) + (
@@ -280,7 +281,8 @@ def copy_references(heldout: np.ndarray, style: np.ndarray, sr: int) -> tuple[fl
 def floor_cuts(style: np.ndarray, heldout: np.ndarray, sr: int,
                cuts: tuple[float, ...] = (0.1, 0.2, 0.3, 0.4)) -> list[float]:
     """The two-sample floor of the style and held-out halves played one after the other, with the first
-    ``cuts`` seconds left out before halving: the same recording cut a little later."""
+    ``cuts`` seconds left out before halving: the same recording cut a little later (where the halves are
+    contiguous, as whole halves are; with --max-seconds the held-out half comes from the middle)."""
     from audiotex import metrics as M
 
     return M.two_sample_floor_cuts(np.concatenate([style, heldout]), sr, cuts, min_seconds=0.0)

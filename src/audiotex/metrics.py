@@ -567,10 +567,10 @@ def two_sample_floor_cuts(y: np.ndarray, sr: int, cuts: tuple[float, ...] = (0.0
     these floors says how finely an excess over one of them can be read. ``None`` when a cut leaves halves
     shorter than ``min_seconds``; ``kwargs`` go to :func:`two_sample_accuracy`.
     """
+    if any(cut < 0 for cut in cuts):
+        raise ValueError(f"every cut must be at least 0 s, not {min(cuts)}")
     floors = []
     for cut in cuts:
-        if cut < 0:
-            raise ValueError(f"a cut must be at least 0 s, not {cut}")
         floor = two_sample_floor(y[int(round(cut * sr)):], sr, min_seconds, **kwargs)
         if floor is None:
             return None
