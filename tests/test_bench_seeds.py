@@ -86,6 +86,15 @@ def test_floor_cuts_cut_the_joined_halves_later_and_the_summary_shows_their_rang
     joined = np.concatenate([style, heldout])[int(0.2 * sr):]
     assert floors[1] == M.two_sample_accuracy(*M.halves(joined, sr, 0.0), sr)
     assert {"two_sample_floor_min", "two_sample_floor_max"} <= set(quality.COLUMNS)
+    floor, lowest, highest = quality.floors(style, heldout, sr)
+    every = [floor, *quality.floor_cuts(style, heldout, sr)]
+    assert (floor, lowest, highest) == (floors[0], min(every), max(every))
+    # the same halves again (every setting and seed of a clip): not recomputed; other halves are
+    computed = len(quality._FLOORS)
+    assert quality.floors(style.copy(), heldout.copy(), sr) == (floor, lowest, highest)
+    assert len(quality._FLOORS) == computed
+    quality.floors(heldout, style, sr)
+    assert len(quality._FLOORS) == computed + 1
     rows = [{"clip": "fire", "two_sample_floor": 0.38, "two_sample_floor_min": 0.38, "two_sample_floor_max": 0.52},
             {"clip": "water", "two_sample_floor": 0.46, "two_sample_floor_min": 0.33, "two_sample_floor_max": 0.46}]
     assert quality.floor_summary(rows) == ["two-sample floor (over cuts 0-0.4 s later): fire 0.38 (0.38-0.52), "
