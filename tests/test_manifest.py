@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import os
 
+import pandas as pd
 import pytest
 
 from audiotex import manifest as M
@@ -42,10 +43,28 @@ def test_read_manifest_types_and_empty_cells(in_repo, tmp_path):
     assert frame.at["b", "content"] is None
     assert frame.at["a", "content"] == SPEECH
     assert frame.at["a", "iterations"] == 7 and type(frame.at["a", "iterations"]) is int
-    assert frame.at["b", "iterations"] is None
+    assert frame.at["b", "iterations"] is pd.NA  # empty: not given, config.yaml decides
     assert frame.at["b", "duration"] == 2.5 and frame.at["b", "loop"] is True
     assert M.row_overrides(frame, "b") == {"duration": 2.5, "loop": True}
     assert M.row_overrides(frame, "a") == {"iterations": 7}
+
+
+def test_a_none_cell_gives_the_key_its_empty_meaning_for_that_row(in_repo, tmp_path):
+    path = write_manifest(tmp_path / "m.tsv", ["id", "style", "input_duration", "hop_length"],
+                          [["whole", FIRE, "none", "NULL"], ["config", FIRE, "", ""], ["own", FIRE, "3", ""]])
+    plan = M.plan({"manifest": str(path), "preset": "fast", "input_duration": 2.0, "hop_length": 64})
+    assert plan.rows["whole"].overrides == {"input_duration": None, "hop_length": None}
+    assert plan.rows["whole"].settings["input_duration"] is None and plan.rows["whole"].settings["hop_length"] is None
+    assert plan.rows["config"].overrides == {}
+    assert plan.rows["config"].settings["input_duration"] == 2.0 and plan.rows["config"].settings["hop_length"] == 64
+    assert plan.rows["own"].settings["input_duration"] == 3.0
+    # the whole file is another decoded clip than its first 2 s
+    assert plan.rows["whole"].style_clip != plan.rows["config"].style_clip
+    assert M.row_overrides(M.read_manifest(path), "whole") == {"input_duration": None, "hop_length": None}
+    # a key that must have a value is refused by name
+    bad = write_manifest(tmp_path / "bad.tsv", ["id", "style", "iterations"], [["x", FIRE, "none"]])
+    with pytest.raises(AudiotexError, match=r"row 'x' column 'iterations'.*needs a value"):
+        M.read_manifest(bad)
 
 
 def test_comments_and_blank_lines_are_skipped(in_repo, tmp_path):
@@ -61,6 +80,14 @@ BAD_MANIFESTS = {
                               ["'Rain' (line 2)", "'rain' (line 4)", "only in case"]),
     "id of another row's intermediates": (["id", "style"], [["a", FIRE], ["b", STREAM], ["a.iter00050", STREAM]],
                                           ["line 4", "'a.iter00050'", "row 'a'", "(line 2)", "save_every"]),
+    "id of another row's intermediates, other case": (["id", "style"], [["a", FIRE], ["A.ITER00050", STREAM]],
+                                                      ["'A.ITER00050'", "row 'a'", "save_every"]),
+    "id of another row's intermediates past 99999": (["id", "style"], [["a", FIRE], ["a.iter100000", STREAM]],
+                                                      ["'a.iter100000'", "row 'a'", "save_every"]),
+    "id too long": (["id", "style"], [["x" * 129, FIRE]], ["file name", "at most 128 characters"]),
+    "integer too large": (["id", "style", "seed"], [["x", FIRE, "1e400"]], ["row 'x'", "column 'seed'", "'1e400'"]),
+    "layer of no filters": (["id", "style", "layers"], [["x", FIRE, "11x0"]], ["row 'x'", "column 'layers'", "'11x0'"]),
+    "layer pooling by 0": (["id", "style", "layers"], [["x", FIRE, "5x8,11x16/0"]], ["row 'x'", "column 'layers'"]),
     "unknown column": (["id", "style", "iterashuns"], [["x", FIRE, "3"]], ["'iterashuns'", "parameter key"]),
     "runtime column": (["id", "style", "device"], [["x", FIRE, "cpu"]], ["'device'", "runtime key", "config.yaml"]),
     "missing style file": (["id", "style"], [["x", FIRE], ["y", "data/demo/nope.ogg"]],
@@ -162,6 +189,12 @@ def test_clip_keys_are_deterministic_and_file_name_safe():
     assert M.clip_key("a.wav", {**settings, "n_iter": 3, "n_fft": 1024}) == M.clip_key("a.wav", settings)
     assert M.spectrogram_key("a.wav", {**settings, "n_fft": 1024}) != M.spectrogram_key("a.wav", settings)
     assert M.spectrogram_key("a.wav", {**settings, "iterations": 1}) == M.spectrogram_key("a.wav", settings)
+    # a long file name gives a short key (the hash tells them apart): 250 characters would be too long a
+    # file name once the hash and suffix are added
+    long_keys = {M.clip_key(f"{'f' * 250}{n}.ogg", settings) for n in range(2)}
+    assert len(long_keys) == 2 and all(len(k) == 64 + 9 for k in long_keys)
+    assert all(re.fullmatch(M.KEY_PATTERN, k) for k in long_keys)
+    assert len(M.spectrogram_key("f" * 250 + ".ogg", settings)) == 64 + 9
 
 
 def test_relative_paths_resolve_against_the_working_directory(tmp_path, monkeypatch):
@@ -237,8 +270,9 @@ def test_intermediate_id_pattern_matches_the_intermediate_file_names(in_repo, tm
 
     from audiotex.steps import intermediate_path
 
-    stem = intermediate_path(tmp_path / "row-1.npy", 50).stem
-    assert re.match(M.INTERMEDIATE_ID, stem).group(1) == "row-1"
+    for iteration in (50, 100000):  # iterations go up to 100000: six digits
+        stem = intermediate_path(tmp_path / "row-1.npy", iteration).stem
+        assert re.match(M.INTERMEDIATE_ID, stem).group(1) == "row-1"
     # an id that only looks similar is fine when no row has the prefix as its id
     path = write_manifest(tmp_path / "m.tsv", ["id", "style"], [["x.iter00050", FIRE], ["y", FIRE]])
     assert list(M.read_manifest(path).index) == ["x.iter00050", "y"]

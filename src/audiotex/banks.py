@@ -37,10 +37,9 @@ def parse_layers(spec: str) -> list[LayerSpec]:
     for part in spec.split(","):
         m = re.fullmatch(LAYER_PATTERN, part)
         if not m:
-            raise AudiotexError(f"key 'layers': cannot parse {part.strip()!r} (expected WIDTHxFILTERS[/POOL])")
+            raise AudiotexError(f"key 'layers': cannot parse {part.strip()!r} (expected WIDTHxFILTERS[/POOL], "
+                                "positive integers)")
         width, filters, pool = int(m[1]), int(m[2]), int(m[3] or 1)
-        if width < 1 or filters < 1 or pool < 1:
-            raise AudiotexError(f"key 'layers': {part.strip()!r} needs positive width, filters and pool")
         layers.append(LayerSpec(width, filters, pool))
     return layers
 

@@ -38,17 +38,20 @@ ROW_COLUMNS = ("id", "style", "content")
 WORKFLOW_KEYS = ("manifest",)
 #: A row id: used as a file name, so no slashes, spaces or leading dots.
 ID_PATTERN = P.manifest_schema()["properties"]["id"]["pattern"]
-#: A row id that names an intermediate spectrogram of row ``\1`` (:func:`audiotex.steps.intermediate_path`).
-INTERMEDIATE_ID = r"^(.+)\.iter\d{5}$"
+#: A row id that names an intermediate spectrogram of row ``\1`` (:func:`audiotex.steps.intermediate_path`
+#: pads the iteration to 5 digits, and iterations go past 99999); matched ignoring case, as ids are compared.
+INTERMEDIATE_ID = r"(?i)^(.+)\.iter\d{5,}$"
 #: What a clip or spectrogram key looks like: a slug, a dash and 8 hex digits.
 KEY_PATTERN = r"[A-Za-z0-9][A-Za-z0-9_-]*-[0-9a-f]{8}"
 #: File names of the generated schemas, relative to the schema folder.
 SCHEMA_FILES = {"config.schema.yaml": P.config_schema, "manifest.schema.yaml": P.manifest_schema}
 
 
-def slug(text: str) -> str:
-    """A file-name-safe version of ``text``: runs of anything but letters, digits, ``_`` and ``-`` become ``_``."""
-    out = re.sub(r"[^A-Za-z0-9_-]+", "_", text).strip("_-")
+def slug(text: str, max_length: int = 64) -> str:
+    """A file-name-safe version of ``text``: runs of anything but letters, digits, ``_`` and ``-`` become ``_``,
+    cut to ``max_length`` characters (a key's hash, not its slug, tells files apart; a long file name plus the
+    hash and suffix would pass the file system's 255-byte limit)."""
+    out = re.sub(r"[^A-Za-z0-9_-]+", "_", text)[:max_length].strip("_-")
     return out or "clip"
 
 
@@ -144,8 +147,9 @@ def read_manifest(path: str | os.PathLike) -> pd.DataFrame:
     """Read and check a manifest TSV.
 
     Returns a DataFrame indexed by ``id`` (in file order) with columns ``style``, ``content`` (``None``
-    for a texture) and one column per override key present in the header, holding typed values, or
-    ``None`` where the cell is empty (use config.yaml).
+    for a texture) and one column per override key present in the header, holding typed values, ``pd.NA``
+    where the cell is empty (use config.yaml), or ``None`` where it says ``none`` or ``null`` (the key's own
+    null meaning, e.g. ``input_duration``: the whole file, for this row whatever config.yaml says).
 
     The checks run per column over the distinct values, not per row (a manifest of 100,000 rows names a
     few files and a few values per key), and report the first row at fault in file order.
@@ -172,7 +176,8 @@ def read_manifest(path: str | os.PathLike) -> pd.DataFrame:
     if bad.any():
         i = _first(bad)
         raise AudiotexError(f"{path} line {lines[i]}: row id {ids[i]!r} is not usable as a file name "
-                            "(letters, digits, '.', '_' and '-'; starting with a letter or digit)")
+                            "(letters, digits, '.', '_' and '-'; starting with a letter or digit; at most "
+                            f"{P.MAX_ID_LENGTH} characters)")
     # ids name files: ids that differ only in case are one file on a case-insensitive file system (macOS,
     # Windows), where each row would overwrite the other's results
     folded = ids.str.casefold()
@@ -188,11 +193,11 @@ def read_manifest(path: str | os.PathLike) -> pd.DataFrame:
 
     # save_every keeps row x's intermediate spectrograms as x.iterNNNNN.npy (steps.intermediate_path): a
     # row named like one of them would share its files
-    intermediate = ids.str.extract(INTERMEDIATE_ID, expand=False)
-    shadowing = intermediate.isin(set(ids))
+    intermediate = ids.str.extract(INTERMEDIATE_ID, expand=False).str.casefold()
+    shadowing = intermediate.isin(set(folded))
     if shadowing.any():
         i = _first(shadowing)
-        j = _first(ids == intermediate[i])
+        j = _first(folded == intermediate[i])
         raise AudiotexError(f"{path} line {lines[i]}: row id {ids[i]!r} is the name of row {ids[j]!r}'s (line "
                             f"{lines[j]}) intermediate spectrograms (save_every); their files would overwrite "
                             "each other")
@@ -213,22 +218,22 @@ def read_manifest(path: str | os.PathLike) -> pd.DataFrame:
         frame[role] = column.where(column != "", None)
     for key in keys:
         column = cells[key]
-        typed = {column[i]: (None if column[i] == "" else P.coerce(key, column[i], f"{where(i)} column {key!r}"))
+        typed = {column[i]: (pd.NA if column[i] == "" else P.coerce(key, column[i], f"{where(i)} column {key!r}"))
                  for i in column.drop_duplicates().index}
-        # keep None (not NaN) in empty cells: object columns keep each cell's Python type
+        # object columns keep each cell's Python type, and pd.NA (not given) apart from None (given: null)
         frame[key] = pd.Series([typed[v] for v in column], dtype=object)
     # Every distinct combination of overrides must resolve to a full, valid parameter set (e.g. a preset).
     if keys:
         for i in cells[keys].drop_duplicates().index:
-            P.resolve({k: frame[k][i] for k in keys if frame[k][i] is not None}, source=where(i))
+            P.resolve({k: frame[k][i] for k in keys if frame[k][i] is not pd.NA}, source=where(i))
     result = pd.DataFrame({col: frame[col].reset_index(drop=True) for col in ["id", "style", "content", *keys]})
     return result.set_index("id", drop=False).rename_axis(None)
 
 
 def row_overrides(manifest: pd.DataFrame, row_id: str) -> dict[str, Any]:
-    """The parameter keys a manifest row sets explicitly (non-empty override cells)."""
+    """The parameter keys a manifest row sets explicitly (non-empty override cells; ``none`` gives ``None``)."""
     row = manifest.loc[row_id]
-    return {k: row[k] for k in manifest.columns if k not in ROW_COLUMNS and row[k] is not None}
+    return {k: row[k] for k in manifest.columns if k not in ROW_COLUMNS and row[k] is not pd.NA}
 
 
 def shard_index(row_id: str, shards: int) -> int:
@@ -303,7 +308,7 @@ def plan(config: Mapping[str, Any], config_source: str = "config.yaml") -> Workf
     inputs: dict[tuple, tuple[str, str]] = {}
     columns = [manifest[c].tolist() for c in ("id", "style", "content", *keys)]
     for row_id, style, content, *values in zip(*columns):
-        overrides = {k: v for k, v in zip(keys, values) if v is not None}
+        overrides = {k: v for k, v in zip(keys, values) if v is not pd.NA}
         # a row with a content is a style transfer: the preset's transfer values apply (params.resolve)
         kind = "texture" if content is None else "transfer"
         frozen = (kind, *sorted(overrides.items()))

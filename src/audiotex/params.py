@@ -27,8 +27,10 @@ STAGES = ("decode", "spectrogram", "synthesize", "invert", "metrics", "runtime")
 SCHEMA_DIALECT = "https://json-schema.org/draft/2020-12/schema"
 
 #: One random convolution layer, ``WIDTHxFILTERS`` or ``WIDTHxFILTERS/POOL``; its groups are width,
-#: filters and pool (:func:`audiotex.banks.parse_layers` reads them).
-LAYER_PATTERN = r"\s*(\d+)\s*x\s*(\d+)\s*(?:/\s*(\d+)\s*)?"
+#: filters and pool (:func:`audiotex.banks.parse_layers` reads them), each a positive integer.
+LAYER_PATTERN = r"\s*(0*[1-9]\d*)\s*x\s*(0*[1-9]\d*)\s*(?:/\s*(0*[1-9]\d*)\s*)?"
+#: The longest row id: ids name files (``{id}.iter00010.npy``, logs), and a file name may have 255 bytes.
+MAX_ID_LENGTH = 128
 #: Key ``layers``: layers comma separated (the schemas validate with it, so both agree on the grammar).
 LAYERS_PATTERN = rf"^{LAYER_PATTERN}(,{LAYER_PATTERN})*$"
 
@@ -88,7 +90,8 @@ PARAMS: dict[str, Param] = {p.name: p for p in [
     _p("seed", int, 0, "random seed of the feature bank, the initial noise and the initial phase",
        ("synthesize", "invert"), minimum=0, maximum=2**31 - 1),
     _p("layers", str, "11x4096",
-       "random 1-D convolution layers: WIDTHxFILTERS[/POOL], comma separated; POOL averages POOL frames first",
+       "random 1-D convolution layers: WIDTHxFILTERS[/POOL] (positive integers), comma separated; POOL averages POOL "
+       "frames first",
        "synthesize", pattern=LAYERS_PATTERN),
     _p("style_weight", float, 1.0, "weight of the Gram-matrix (style) loss", "synthesize", minimum=0.0),
     _p("content_weight", float, 1e-2,
@@ -362,7 +365,7 @@ def coerce(name: str, value: Any, source: str = "") -> Any:
                 raise ValueError
         else:
             out = str(value).strip()
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):  # OverflowError: int(float('1e400'))
         raise AudiotexError(f"{where}key {name!r}: {value!r} is not a valid {p.type.__name__}") from None
     if p.choices is not None and out not in p.choices:
         raise AudiotexError(f"{where}key {name!r}: {out!r} is not one of {', '.join(p.choices)}")
@@ -474,7 +477,7 @@ def manifest_schema() -> dict[str, Any]:
     cell as NaN, which the workflow turns into null before validating).
     """
     props: dict[str, Any] = {
-        "id": {"type": "string", "pattern": r"^[A-Za-z0-9][A-Za-z0-9._-]*$",
+        "id": {"type": "string", "pattern": rf"^[A-Za-z0-9][A-Za-z0-9._-]{{0,{MAX_ID_LENGTH - 1}}}$",
                "description": "unique row id, used in file names"},
         "style": {"type": "string", "minLength": 1, "description": "path of the style audio file"},
         "content": {"type": ["string", "null"],
