@@ -90,6 +90,16 @@ def test_each_batched_row_equals_its_single_row_result(styles, optimizer):
             assert difference < 0.05 * apart, (difference, apart)
 
 
+def test_a_texture_starting_from_its_missing_content_fails_alone(styles):
+    """init=content on a row without a content is that row's error, found before any batch runs: raised
+    inside its batch it stopped every row after it."""
+    s = settings(iterations=3, init="content")
+    results = synthesize_batch([SynthesisProblem(styles[0], None, 70, s),
+                                SynthesisProblem(styles[1], styles[2][:, :70], 70, s)])
+    assert isinstance(results[0], AudiotexError) and "needs a content clip" in str(results[0])
+    assert isinstance(results[1], SynthesisResult) and results[1].iterations == 3
+
+
 def test_rows_of_other_shapes_run_one_group_after_another(styles):
     s = settings(iterations=8)
     problems = [
@@ -103,7 +113,7 @@ def test_rows_of_other_shapes_run_one_group_after_another(styles):
     order: list[tuple[int, int]] = []
     results = synthesize_batch(problems, progress=lambda row, iteration, terms: order.append((row, iteration)))
 
-    assert isinstance(results[4], AudiotexError) and "shorter than the largest kernel" in str(results[4])
+    assert isinstance(results[4], AudiotexError) and "too short: the largest kernel" in str(results[4])
     assert not any(row == 4 for row, _ in order)
     # rows 0 and 3 share a batch: their iterations interleave; each other row runs alone, start to end
     first_group = order[:16]
@@ -139,7 +149,11 @@ def test_a_killed_batch_resumes_each_row_from_its_checkpoint(styles, tmp_path, o
     with pytest.raises(Killed):
         synthesize_batch(problems, checkpoint_every=4, progress=kill_at(1, 6))
     assert all(p.exists() for p in paths)
-    assert [int(torch.load(p, weights_only=False)["iteration"]) for p in paths] == [4, 4, 4]
+    saved = [torch.load(p, weights_only=False) for p in paths]
+    assert [int(state["iteration"]) for state in saved] == [4, 4, 4]
+    # each row's checkpoint holds its own row, not the storage of its whole batch
+    tensors = [t for state in saved for t in (state["x"], *state["optimizer"].values()) if torch.is_tensor(t)]
+    assert tensors and all(t.untyped_storage().nbytes() == t.numel() * t.element_size() for t in tensors)
     paths[2].unlink()  # this row lost its checkpoint: it starts afresh and must still end the same
     resumed = synthesize_batch(problems, checkpoint_every=4)
 

@@ -75,7 +75,7 @@ def _silent(p):
     (lambda p: p.write_bytes(b"not audio at all" * 100), ["texture", "{bad}", "{out}"], "cannot decode"),
     (_silent, ["texture", "{bad}", "{out}"], "silent"),
     (lambda p: sf.write(p, np.random.default_rng(0).standard_normal(3000) * 0.1, 22050),
-     ["texture", "{bad}", "{out}", "--preset", "ulyanov"], "shorter than the largest kernel"),
+     ["texture", "{bad}", "{out}", "--preset", "ulyanov"], "too short: the largest kernel"),
     (None, ["texture", str(DEMO / "sp_arctic_a0009.wav"), "{out}", "--set", "itrations=3"], "unknown key 'itrations'"),
     (None, ["texture", str(DEMO / "sp_arctic_a0009.wav"), "{out}", "--set", "iterations=0"], "out of range"),
     (None, ["texture", str(DEMO / "sp_arctic_a0009.wav"), "{out}", *TINY, "--set", "optimizer=adam",

@@ -183,8 +183,22 @@ def test_divergence_stops_with_a_clear_error(fire_spec):
                    settings=tiny_settings(optimizer="adam", learning_rate=1e6, iterations=3))
 
 
+def test_too_short_for_the_db_terms_lags(fire_spec):
+    """The dB term compares autocovariances out to 16 frames: a style or output of 16 frames or fewer is
+    refused by name (it used to crash, or stop as 'diverged' on NaN)."""
+    s = tiny_settings(layers="5x8", db_weight=10.0, iterations=2)
+    with pytest.raises(AudiotexError, match=r"style clip of 16 frames is too short: the dB term.*17 frames"):
+        synthesize(fire_spec[:, :16], None, n_frames=50, settings=s)
+    with pytest.raises(AudiotexError, match=r"output of 16 frames is too short: the dB term"):
+        synthesize(fire_spec, None, n_frames=16, settings=s)
+    result = synthesize(fire_spec[:, :17], None, n_frames=17, settings=s)
+    assert np.isfinite(result.spectrogram).all() and result.iterations == 2
+    # without the dB term the kernel alone decides
+    assert synthesize(fire_spec[:, :16], None, n_frames=16, settings={**s, "db_weight": 0.0}).iterations == 2
+
+
 def test_too_short_for_the_kernel(fire_spec):
-    with pytest.raises(AudiotexError, match="shorter than the largest kernel"):
+    with pytest.raises(AudiotexError, match="too short: the largest kernel"):
         synthesize(fire_spec[:, :10], None, n_frames=50, settings=tiny_settings(layers="11x8/2"))
     with pytest.raises(AudiotexError, match="ask for a longer duration"):
         synthesize(fire_spec, None, n_frames=5, settings=tiny_settings())
@@ -374,6 +388,21 @@ def test_waveform_optimisation_with_adam_lowers_the_loss_fivefold(fire_spec, spe
     before, after = _waveform_objective(speech_griffin_lim, fire_spec, None, s)[0], \
         _waveform_objective(y1, fire_spec, None, s)[0]
     assert after < before / 5, (before, after)
+
+
+def test_waveform_optimisation_with_adam_takes_steps_the_size_of_the_waveform(fire_spec):
+    """Adam's step is a fraction of the waveform's RMS: an absolute step (the spectrogram's 0.05) on a quiet
+    waveform made the loss it minimises 100x worse in 5 iterations."""
+    from audiotex.inversion import griffin_lim
+    from audiotex.synthesis import synthesize_waveform
+
+    s = tiny_settings(optimizer="adam")
+    fire_griffin_lim = griffin_lim(np.expm1(fire_spec), 256, 64, n_iter=16)
+    for gain in (0.1, 1.0, 10.0):
+        y0 = (fire_griffin_lim * gain).astype(np.float32)
+        y1 = synthesize_waveform(y0, fire_spec, None, n_fft=256, hop_length=64, settings=s, iterations=5)
+        before, after = _waveform_objective(y0, fire_spec, None, s)[0], _waveform_objective(y1, fire_spec, None, s)[0]
+        assert after < before, (gain, before, after)
 
 
 def test_waveform_optimisation_keeps_the_content_when_asked(fire_spec, speech_spec, speech_griffin_lim):

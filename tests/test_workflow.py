@@ -322,7 +322,7 @@ def test_bad_row_in_a_shard_fails_alone_and_the_rerun_redoes_only_it(tmp_path):
     done = snakemake(workdir, "--cores", "2", "--keep-going", "--config", *config)
     assert done.returncode != 0
     log = (workdir / "logs" / "synthesize" / "shard-0-of-1.log").read_text()
-    assert "row bad: failed" in log and "shorter than the largest kernel" in log, log
+    assert "row bad: failed" in log and "too short: the largest kernel" in log, log
     assert "row 'bad'" in done.stdout + done.stderr  # the console says which row
     # the other rows were synthesized and survived the failed job; the shard record was not written
     written = _mtimes(workdir, "synthesized/*")

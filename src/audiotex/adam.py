@@ -25,9 +25,9 @@ class AdamState:
         return cls(torch.zeros_like(like), torch.zeros_like(like), [0] * like.shape[0])
 
     def row(self, i: int) -> dict[str, Any]:
-        """Row ``i``'s state on the CPU (for a per-row checkpoint)."""
-        return {"kind": "adam", "steps": self.steps[i], "exp_avg": self.exp_avg[i].cpu(),
-                "exp_avg_sq": self.exp_avg_sq[i].cpu()}
+        """Row ``i``'s state on the CPU (for a per-row checkpoint): copies, not views of the whole batch."""
+        return {"kind": "adam", "steps": self.steps[i], "exp_avg": self.exp_avg[i].to("cpu", copy=True),
+                "exp_avg_sq": self.exp_avg_sq[i].to("cpu", copy=True)}
 
     def set_row(self, i: int, saved: dict[str, Any]) -> None:
         """Put a state from :meth:`row` into row ``i``.

@@ -74,12 +74,18 @@ class LBFGSState:
                    head=[0] * batch, iterations=[0] * batch, history_size=history_size)
 
     def row(self, i: int) -> dict[str, Any]:
-        """Row ``i``'s state on the CPU, pairs oldest first: what a per-row checkpoint stores."""
+        """Row ``i``'s state on the CPU, pairs oldest first: what a per-row checkpoint stores.
+
+        Copies, not views: on the CPU ``t[i].cpu()`` is a view of the whole batch, which ``torch.save``
+        would write whole into every row's checkpoint, and which the next iteration would change. (``s``,
+        ``y`` and ``rho`` are indexed by a list, which copies already.)
+        """
         order = [(self.head[i] - self.count[i] + k) % max(1, self.s.shape[1]) for k in range(self.count[i])]
-        return {"kind": "lbfgs", "iterations": self.iterations[i], "loss": self.loss[i].cpu(),
-                "grad": self.grad[i].cpu(), "aux": None if self.aux is None else self.aux[i].cpu(),
+        return {"kind": "lbfgs", "iterations": self.iterations[i], "loss": self.loss[i].to("cpu", copy=True),
+                "grad": self.grad[i].to("cpu", copy=True),
+                "aux": None if self.aux is None else self.aux[i].to("cpu", copy=True),
                 "s": self.s[i, order].cpu(), "y": self.y[i, order].cpu(), "rho": self.rho[i, order].cpu(),
-                "h_diag": self.h_diag[i].cpu()}
+                "h_diag": self.h_diag[i].to("cpu", copy=True)}
 
     def set_row(self, i: int, saved: dict[str, Any]) -> None:
         """Put a state from :meth:`row` into row ``i`` (it may come from a run of another batch size).
