@@ -1,4 +1,5 @@
 """The audiotex command end to end on real clips, and its one-line errors."""
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -219,6 +220,19 @@ def test_metrics_command_with_a_content_prints_the_transfer_metrics(tmp_path, ca
     assert float(table["hole_db"]) <= 0.0
 
 
+def test_metrics_command_errors_are_one_line_and_short_outputs_skip_the_two_sample_test(tmp_path, capsys):
+    fire = DEMO / "env_fire_furnace_minetest.ogg"
+    assert main(["metrics", str(fire), "--style", str(fire), "--sr", "0"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "--sr" in err and "out of range" in err
+    y, sr = sf.read(fire)
+    short = tmp_path / "short.wav"
+    sf.write(short, y[: sr], sr)  # 1 s: too short for the two-sample test's folds
+    assert main(["metrics", str(short), "--style", str(fire), "--sr", "8000"]) == 0
+    table = dict(line.split("\t") for line in capsys.readouterr().out.strip().splitlines())
+    assert table["two_sample_accuracy"] == "" and float(table["two_sample_floor"]) > 0
+
+
 def test_invert_names_a_missing_style_before_griffin_lim(tmp_path, capsys, monkeypatch):
     """The statistics refinement needs the style spectrogram its sidecar names; when it is gone, the error
     says so (and how to invert without it) before any Griffin-Lim is spent."""
@@ -238,3 +252,49 @@ def test_invert_names_a_missing_style_before_griffin_lim(tmp_path, capsys, monke
     err = capsys.readouterr().err
     assert err.startswith(f"audiotex: error: {out}: refine_target=statistics needs the style") and "st.npy" in err
     assert "refine_iterations=0" in err and not (tmp_path / "o.wav").exists()
+
+
+def test_a_killed_synthesis_resumes_from_its_checkpoint_beside_the_output(tmp_path, monkeypatch):
+    """checkpoint_every is honoured by the commands too: the state goes to OUT.checkpoint.pt, the same
+    command run again resumes from it, and it is removed when the synthesis finishes."""
+    from audiotex import cli
+
+    spec, out = tmp_path / "s.npy", tmp_path / "o.npy"
+    assert main(["spectrogram", str(DEMO / "sp_arctic_a0009.wav"), str(spec), *TINY[:2], "--duration", "1"]) == 0
+    args = ["synthesize", "--style", str(spec), str(out), *TINY[:-1], "--set", "checkpoint_every=2"]
+
+    def killed_at_5(total, quiet):
+        def update(iteration, terms):
+            if iteration == 5:
+                raise KeyboardInterrupt
+        return update, None
+
+    with monkeypatch.context() as patch:
+        patch.setattr(cli, "_progress", killed_at_5)
+        assert main(args) == 130
+    checkpoint = cli.checkpoint_path(out)
+    assert checkpoint == tmp_path / "o.npy.checkpoint.pt" and checkpoint.exists() and not out.exists()
+    assert main(args) == 0
+    assert json.loads((tmp_path / "o.json").read_text())["resumed_from"] == 4
+    assert not checkpoint.exists()
+    # without checkpoints a killed run leaves nothing behind, and the next starts afresh
+    with monkeypatch.context() as patch:
+        patch.setattr(cli, "_progress", killed_at_5)
+        assert main([*args[:-2], "--set", "checkpoint_every=0"]) == 130
+    assert not checkpoint.exists()
+
+
+def test_texture_with_save_every_keeps_its_spectrograms_beside_the_output(tmp_path):
+    out = tmp_path / "t.wav"
+    assert main(["texture", str(DEMO / "env_fire_furnace_minetest.ogg"), str(out), *TINY,
+                 "--set", "input_duration=1", "--set", "save_every=3"]) == 0
+    names = {p.name for p in tmp_path.iterdir()}
+    assert {"t.wav", "t.npy", "t.json", "t.loss.tsv", "t.iter00003.npy", "t.iter00006.npy", "t.style.npy"} <= names
+    assert np.array_equal(np.load(tmp_path / "t.iter00006.npy"), np.load(tmp_path / "t.npy"))
+    # the final spectrogram's sidecar names a style spectrogram that is still there: it inverts again
+    assert main(["invert", str(tmp_path / "t.npy"), str(tmp_path / "again.wav"), "--n-iter", "4",
+                 "--set", "refine_iterations=2", "--set", "refine_target=statistics"]) == 0
+    # without save_every only the audio is written
+    assert main(["texture", str(DEMO / "env_fire_furnace_minetest.ogg"), str(tmp_path / "only" / "t.wav"), *TINY,
+                 "--set", "input_duration=1"]) == 0
+    assert [p.name for p in (tmp_path / "only").iterdir()] == ["t.wav"]

@@ -221,6 +221,8 @@ def test_moved_toward_the_style_is_one_at_the_style_and_zero_at_the_content(clip
     # half-way mixtures lie in between
     mixture = speech / np.std(speech) + fire[: len(speech)] / np.std(fire)
     assert 0.0 < M.style_moved(mixture, speech, fire, SR) < 1.0
+    # a content that is already the style has nowhere to move: no score, rather than one of millions
+    assert M.style_moved(speech, fire, fire, SR) is None
 
 
 def test_a_band_removed_from_the_output_is_a_hole(clips):

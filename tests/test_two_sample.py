@@ -84,6 +84,24 @@ def test_too_short_signals_are_refused():
         M.two_sample_accuracy(white(0.5, 4), white(4.0, 5), SR)
 
 
+def test_the_shortest_testable_signal_leaves_every_fold_something_to_train_on():
+    """Patches overlapping a test fold are left out of training: below the minimum a middle fold trained on
+    one signal only, and the classifier stopped with 'needs samples of at least 2 classes'."""
+    need = M.two_sample_min_patches()
+    noise, long = white(2.0, 7), white(4.0, 6)
+    counts = {n: len(M.two_sample_patches(noise[:n], SR)) for n in range(int(0.8 * SR), int(2.0 * SR), 80)}
+    shortest_ok = min(n for n, count in counts.items() if count >= need)
+    longest_bad = max(n for n, count in counts.items() if count < need)
+    assert 0.0 <= M.two_sample_accuracy(noise[:shortest_ok], long, SR) <= 1.0
+    with pytest.raises(ValueError, match="too short"):
+        M.two_sample_accuracy(noise[:longest_bad], long, SR)
+    # an output that short is scored without the test (an empty cell), not a crashed metrics row
+    style = load_audio(DEMO / "env_fire_furnace_minetest.ogg", SR)[: 5 * SR]
+    short = M.audio_metrics(style[: longest_bad], style, SR)
+    assert short["two_sample_accuracy"] is None and short["two_sample_floor"] is not None
+    assert M.audio_metrics(style[: shortest_ok], style, SR)["two_sample_accuracy"] is not None
+
+
 def test_contiguous_folds_cover_everything_in_order():
     blocks = M.contiguous_folds(23, 5)
     assert np.array_equal(np.concatenate(blocks), np.arange(23))

@@ -90,11 +90,19 @@ def _progress(total: int, quiet: bool):
     return update, bars
 
 
-def _synthesize(style: Path, content: Path | None, out: Path, s: dict[str, Any], quiet: bool) -> dict[str, Any]:
+def checkpoint_path(output: Path) -> Path:
+    """Where a command writing ``output`` keeps its optimisation state (``checkpoint_every``): beside it, so
+    that the same command, run again after it was killed, resumes; removed when the synthesis finishes."""
+    return output.with_name(output.name + ".checkpoint.pt")
+
+
+def _synthesize(style: Path, content: Path | None, out: Path, s: dict[str, Any], quiet: bool,
+                checkpoint: Path) -> dict[str, Any]:
     update, bars = _progress(s["iterations"], quiet)
     try:
         return steps.synthesize_file(style, content, out, s, device=s["device"], save_every=s["save_every"],
-                                     progress=update)
+                                     checkpoint=checkpoint if s["checkpoint_every"] else None,
+                                     checkpoint_every=s["checkpoint_every"], progress=update)
     finally:
         for bar in bars or []:
             bar.close()
@@ -132,14 +140,22 @@ def cmd_texture(args: argparse.Namespace, content: Path | None = None) -> None:
     s = _settings(args, {"seed": "seed", "device": "device", "duration": "duration"},
                   kind="texture" if content is None else "transfer")
     with tempfile.TemporaryDirectory(prefix="audiotex-") as tmp:
-        style_npy = Path(tmp) / "style.npy"
+
+        def spectrogram_path(name: str) -> Path:
+            # with save_every the spectrograms stay beside the output (OUT.npy, OUT.iterNNNNN.npy), with the
+            # style's and content's that OUT.npy's sidecar names, so `audiotex invert` can use them later
+            if s["save_every"]:
+                return args.output.with_suffix(".npy" if name == "output" else f".{name}.npy")
+            return Path(tmp) / f"{name}.npy"
+
+        style_npy = spectrogram_path("style")
         steps.spectrogram_file(args.style, style_npy, s)
         content_npy = None
         if content is not None:
-            content_npy = Path(tmp) / "content.npy"
+            content_npy = spectrogram_path("content")
             steps.spectrogram_file(content, content_npy, s)
-        out_npy = Path(tmp) / "output.npy"
-        meta = _synthesize(style_npy, content_npy, out_npy, s, args.quiet)
+        out_npy = spectrogram_path("output")
+        meta = _synthesize(style_npy, content_npy, out_npy, s, args.quiet, checkpoint_path(args.output))
         inverted = steps.invert_file(out_npy, args.output, s, device=s["device"])
     _report(meta, inverted, args.output)
 
@@ -161,7 +177,7 @@ def cmd_synthesize(args: argparse.Namespace) -> None:
     _check_spectrogram_output(args.output)
     s = _settings(args, {"seed": "seed", "device": "device", "duration": "duration"},
                   kind="texture" if args.content is None else "transfer")
-    meta = _synthesize(args.style, args.content, args.output, s, args.quiet)
+    meta = _synthesize(args.style, args.content, args.output, s, args.quiet, checkpoint_path(args.output))
     _report(meta, None, args.output)
 
 
@@ -177,9 +193,12 @@ def cmd_metrics(args: argparse.Namespace) -> None:
     from .audio import load_audio
     from .metrics import TRANSFER_COLUMNS, audio_metrics
 
-    sr = int(args.sr)
+    sr = P.coerce("sr", args.sr, "--sr")
     content = None if args.content is None else load_audio(args.content, sr=sr)
-    rows = audio_metrics(load_audio(args.output, sr=sr), load_audio(args.style, sr=sr), sr, content)
+    try:
+        rows = audio_metrics(load_audio(args.output, sr=sr), load_audio(args.style, sr=sr), sr, content)
+    except ValueError as err:  # a signal too short or silent for a metric
+        raise AudiotexError(f"{args.output} against {args.style}: {err}") from None
     for key, value in rows.items():
         if content is not None or key not in ("content_distance", *TRANSFER_COLUMNS):
             print(f"{key}\t{'' if value is None else f'{value:.4f}'}")
@@ -270,7 +289,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("output", type=Path, help="synthesized audio")
     p.add_argument("--style", type=Path, required=True, help="the style audio it was made from")
     p.add_argument("--content", type=Path, default=None, help="the content audio, for a style transfer")
-    p.add_argument("--sr", default=22050, type=int, help="rate both are analysed at (default 22050)")
+    p.add_argument("--sr", default=22050, help="rate both are analysed at (default 22050)")
     p.set_defaults(func=cmd_metrics)
 
     p = sub.add_parser("presets", help="print every preset's resolved values")

@@ -415,15 +415,19 @@ def content_kept(output: np.ndarray, content: np.ndarray, sr: int) -> tuple[floa
     return (envelopes + onsets) / 2.0, envelopes, onsets
 
 
-def style_moved(output: np.ndarray, content: np.ndarray, style: np.ndarray, sr: int) -> float:
+def style_moved(output: np.ndarray, content: np.ndarray, style: np.ndarray, sr: int) -> float | None:
     """How far the output moved from the content toward the style, in texture statistics:
     ``1 - d(output, style) / d(content, style)`` with d :func:`texture_distance`.
 
     1 = statistically like the style, 0 = still like the content (negative: farther than the content).
+    ``None`` when the content is already the style (``d(content, style)`` under 1e-6): there is no way to
+    go, and dividing by that distance would give any output a score of millions.
     """
     style_stats = texture_statistics(style, sr)
     start = texture_distance(texture_statistics(content, sr), style_stats)
-    return float(1.0 - texture_distance(texture_statistics(output, sr), style_stats) / max(start, _EPS))
+    if start < 1e-6:
+        return None
+    return float(1.0 - texture_distance(texture_statistics(output, sr), style_stats) / start)
 
 
 def band_levels(y: np.ndarray, sr: int, n_mels: int = 64, floor_db: float = -100.0) -> np.ndarray:
@@ -454,7 +458,8 @@ def hole_depth(output: np.ndarray, content: np.ndarray, style: np.ndarray, sr: i
     return float(np.max(quieter - band_levels(output, sr, n_mels)))
 
 
-def transfer_metrics(output: np.ndarray, content: np.ndarray, style: np.ndarray, sr: int) -> dict[str, float]:
+def transfer_metrics(output: np.ndarray, content: np.ndarray, style: np.ndarray,
+                     sr: int) -> dict[str, float | None]:
     """The style-transfer columns (:data:`TRANSFER_COLUMNS`) of an output, all signals at ``sr``:
     :func:`content_kept` and its two parts, :func:`style_moved` and :func:`hole_depth`."""
     kept, envelopes, onsets = content_kept(output, content, sr)
@@ -493,6 +498,17 @@ def two_sample_patches(y: np.ndarray, sr: int, window: float = 0.37, hop: float 
     return windows.transpose(1, 0, 2).reshape(windows.shape[1], -1)
 
 
+def two_sample_min_patches(folds: int = 5, window: float = 0.37, hop: float = 0.04) -> int:
+    """The fewest patches each signal needs for :func:`two_sample_accuracy`: with any fold tested, the
+    patches left to train on, once that fold and the patches overlapping it are set aside, must not be none
+    (with the defaults 24 patches, 1.3 s of sound)."""
+    overlap = int(math.ceil(window / hop))
+    n = max(folds, 1)
+    while n - math.ceil(n / folds) - 2 * (overlap - 1) < 1:
+        n += 1
+    return n
+
+
 def contiguous_folds(n: int, folds: int) -> list[np.ndarray]:
     """Split ``range(n)`` into ``folds`` contiguous blocks of near-equal size (some empty if ``n < folds``)."""
     return [block for block in np.array_split(np.arange(n), folds)]
@@ -513,7 +529,7 @@ def two_sample_accuracy(a: np.ndarray, b: np.ndarray, sr: int, folds: int = 5, w
     excerpts of the same recording score. Deterministic.
 
     Raises:
-        ValueError: if either signal has fewer than ``2 * folds`` patches.
+        ValueError: if either signal has fewer patches than :func:`two_sample_min_patches`.
     """
     from sklearn.decomposition import PCA
     from sklearn.linear_model import LogisticRegression
@@ -521,7 +537,7 @@ def two_sample_accuracy(a: np.ndarray, b: np.ndarray, sr: int, folds: int = 5, w
     from sklearn.preprocessing import StandardScaler
 
     patches = [two_sample_patches(a, sr, window=window, hop=hop), two_sample_patches(b, sr, window=window, hop=hop)]
-    if min(len(p) for p in patches) < 2 * folds:
+    if min(len(p) for p in patches) < two_sample_min_patches(folds, window, hop):
         raise ValueError(f"signals of {len(a) / sr:.2f} s and {len(b) / sr:.2f} s are too short for a "
                          f"{folds}-fold two-sample test of {window} s windows")
     # patches whose start indices differ by less than this overlap in time
@@ -588,18 +604,19 @@ def audio_metrics(output: np.ndarray, style: np.ndarray, sr: int,
     :func:`two_sample_accuracy`) and ``two_sample_floor`` (the style's halves, :func:`two_sample_floor`),
     and for a transfer ``content_distance`` and :func:`transfer_metrics`; ``None`` where a value does not
     apply (a style clip too short for a reference, content metrics of a texture, the two-sample test of a
-    transfer).
+    transfer or of an output too short for it, :func:`two_sample_min_patches`).
     """
     normalised = normalised_texture_distance(output, style, sr)
     # a transfer is not meant to pass for its style, and the floor needs halves long enough to test
     floor = two_sample_floor(style, sr) if content is None else None
+    testable = floor is not None and len(two_sample_patches(output, sr)) >= two_sample_min_patches()
     return {
         "texture_distance": texture_distance(texture_statistics(output, sr), texture_statistics(style, sr)),
         "texture_distance_reference": None if normalised is None else normalised[1],
         "texture_distance_norm": None if normalised is None else normalised[0],
         "copy_score": copy_score(output, style, sr),
         "copy_score_reference": copy_score_reference(style, sr),
-        "two_sample_accuracy": None if floor is None else two_sample_accuracy(output, style, sr),
+        "two_sample_accuracy": two_sample_accuracy(output, style, sr) if testable else None,
         "two_sample_floor": floor,
         "content_distance": None if content is None else content_distance(output, content, sr),
         **(dict.fromkeys(TRANSFER_COLUMNS) if content is None else transfer_metrics(output, content, style, sr)),
