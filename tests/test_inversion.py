@@ -65,6 +65,34 @@ def test_circular_stft_round_trip():
     assert torch.allclose(circular_istft(circular_stft(y, 64, 16, window), 64, 16, window), y, atol=1e-5)
 
 
+@pytest.mark.parametrize("n_fft, hop, frames", [(64, 16, 20), (48, 16, 5), (64, 16, 2), (256, 64, 1), (40, 16, 6)])
+def test_circular_framing_by_rolls_is_framing_by_sample_index(n_fft, hop, frames):
+    """Where the hop divides the FFT size, the circle is framed and overlap-added by rolling whole hops
+    (deterministic on CUDA, where a gather's gradient and index_add_ are not); it must be exactly the
+    framing by sample index (frame k: samples k * hop - n_fft // 2 + j, modulo the length), in value,
+    gradient and inverse, also when a frame is longer than the loop (the last two cases wrap it)."""
+    import torch
+    from audiotex.inversion import _circular_frames, circular_istft, circular_stft
+
+    generator = torch.Generator().manual_seed(0)
+    window = torch.hann_window(n_fft, dtype=torch.float64)
+    y = torch.randn(frames * hop, generator=generator, dtype=torch.float64, requires_grad=True)
+    index = _circular_frames(frames, n_fft, hop, "cpu")
+    by_index = torch.fft.rfft(y[index] * window, dim=1).T
+    by_rolls = circular_stft(y, n_fft, hop, window)
+    assert torch.allclose(by_rolls, by_index, atol=1e-12)
+    weights = torch.randn(by_index.shape, generator=generator, dtype=torch.float64)
+    grad_index, = torch.autograd.grad((by_index.abs() * weights).sum(), y)
+    grad_rolls, = torch.autograd.grad((by_rolls.abs() * weights).sum(), y)
+    assert torch.allclose(grad_rolls, grad_index, atol=1e-12)
+    spec = torch.randn(by_index.shape, generator=generator, dtype=torch.complex128)
+    overlap = torch.fft.irfft(spec.T, n=n_fft, dim=1) * window
+    flat = index.reshape(-1)
+    expected = torch.zeros(frames * hop, dtype=torch.float64).index_add_(0, flat, overlap.reshape(-1))
+    expected /= torch.zeros(frames * hop, dtype=torch.float64).index_add_(0, flat, (window ** 2).repeat(frames))
+    assert torch.allclose(circular_istft(spec, n_fft, hop, window), expected, atol=1e-12)
+
+
 def test_loop_inversion_is_seamless():
     """Seen as a loop, the wrap-around frame of a loop=True inversion matches its target like any other
     frame; a plain inversion's wrap-around does not."""

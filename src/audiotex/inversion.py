@@ -44,24 +44,43 @@ def _circular_frames(n_frames: int, n_fft: int, hop_length: int, device: torch.d
     return (starts + torch.arange(n_fft, device=device)[None, :]) % (n_frames * hop_length)
 
 
+# When the hop divides the FFT size (the presets' n_fft / 4), framing and overlap-add on the circle are done
+# with rolls of whole hops: no gather whose gradient, and no index_add_, sums in a different order on every
+# CUDA run (both are nondeterministic there), so one seed gives one loop. Other hops index the samples.
+
+
 def circular_stft(y: torch.Tensor, n_fft: int, hop_length: int, window: torch.Tensor) -> torch.Tensor:
     """STFT of a periodic signal: frames wrap around its end, so the last frame overlaps the first.
 
     ``y`` must have ``frames * hop_length`` samples; returns ``(1 + n_fft // 2, frames)``.
     """
-    index = _circular_frames(y.shape[-1] // hop_length, n_fft, hop_length, y.device)
-    return torch.fft.rfft(y[index] * window, dim=1).T
+    n_frames = y.shape[-1] // hop_length
+    if n_fft % hop_length:
+        frames = y[_circular_frames(n_frames, n_fft, hop_length, y.device)]
+    else:
+        # frame k is hops k, k + 1, ... of the signal rolled so that frame 0 starts at sample -n_fft // 2
+        hops = torch.roll(y, n_fft // 2).reshape(n_frames, hop_length)
+        frames = torch.cat([torch.roll(hops, -r, dims=0) for r in range(n_fft // hop_length)], dim=1)
+    return torch.fft.rfft(frames * window, dim=1).T
 
 
 def circular_istft(spec: torch.Tensor, n_fft: int, hop_length: int, window: torch.Tensor) -> torch.Tensor:
     """Inverse of :func:`circular_stft` (windowed overlap-add on the circle, least squares)."""
     n_frames = spec.shape[1]
-    index = _circular_frames(n_frames, n_fft, hop_length, spec.device).reshape(-1)
     frames = torch.fft.irfft(spec.T, n=n_fft, dim=1) * window
     length = n_frames * hop_length
-    y = torch.zeros(length, device=spec.device, dtype=frames.dtype).index_add_(0, index, frames.reshape(-1))
-    norm = torch.zeros(length, device=spec.device, dtype=frames.dtype).index_add_(
-        0, index, (window ** 2).repeat(n_frames))
+    if n_fft % hop_length:
+        index = _circular_frames(n_frames, n_fft, hop_length, spec.device).reshape(-1)
+        y = torch.zeros(length, device=spec.device, dtype=frames.dtype).index_add_(0, index, frames.reshape(-1))
+        norm = torch.zeros(length, device=spec.device, dtype=frames.dtype).index_add_(
+            0, index, (window ** 2).repeat(n_frames))
+    else:
+        # hop r of frame k lands on hop k + r of the rolled signal (circular_stft's framing, undone)
+        hops = n_fft // hop_length
+        pieces = frames.reshape(n_frames, hops, hop_length)
+        rolled = sum(torch.roll(pieces[:, r], r, dims=0) for r in range(hops)).reshape(-1)
+        y = torch.roll(rolled, -(n_fft // 2))
+        norm = torch.roll((window ** 2).reshape(hops, hop_length).sum(dim=0).repeat(n_frames), -(n_fft // 2))
     return y / norm.clamp_min(1e-8)
 
 
