@@ -182,8 +182,48 @@ def test_save_every_keeps_intermediate_spectrograms(tmp_path):
                  "--set", "save_every=2", "--quiet"]) == 0
     saved = sorted(p.name for p in tmp_path.glob("o.iter*.npy"))
     assert saved == ["o.iter00002.npy", "o.iter00004.npy"]
+    # each says what it is: the synthesis at that iteration (it used to carry the style clip's sidecar)
+    sidecar = json.loads((tmp_path / "o.iter00002.json").read_text())
+    assert sidecar["iteration"] == 2 and sidecar["style"] == str(spec) and "source" not in sidecar
+    assert sidecar["shape"] == list(np.load(tmp_path / "o.iter00002.npy").shape)
+    assert sidecar["settings"] == json.loads((tmp_path / "o.json").read_text())["settings"]
     first, last = np.load(tmp_path / saved[0]), np.load(out)
     assert np.array_equal(np.load(tmp_path / saved[1]), last) and not np.array_equal(first, last)
+
+
+def test_a_loop_is_as_long_as_asked(tmp_path):
+    """A loop's frames wrap around: one frame fewer than a signal with two ends has (it came out one hop,
+    16 ms here, too long)."""
+    lengths = {}
+    for loop in ("false", "true"):
+        out = tmp_path / f"{loop}.wav"
+        assert main(["texture", str(DEMO / "env_fire_furnace_minetest.ogg"), str(out), *TINY,
+                     "--set", "input_duration=1.5", "--duration", "2", "--set", f"loop={loop}"]) == 0
+        lengths[loop] = sf.info(out).frames
+    assert lengths == {"false": 16000, "true": 16000}
+    # without a duration, as long as the style clip (1.5 s: 93.75 hops), to the hop
+    out = tmp_path / "style_long.wav"
+    assert main(["texture", str(DEMO / "env_fire_furnace_minetest.ogg"), str(out), *TINY,
+                 "--set", "input_duration=1.5", "--set", "loop=true"]) == 0
+    assert sf.info(out).frames == 93 * 128
+
+
+def test_invert_of_a_transfer_uses_the_transfer_settings(tmp_path, monkeypatch):
+    """The sidecar says it is a transfer, and the preset's transfer values (no refinement) apply."""
+    from audiotex import params as P
+
+    style, content, out = tmp_path / "st.npy", tmp_path / "ct.npy", tmp_path / "o.npy"
+    for src, dst in ((DEMO / "env_fire_furnace_minetest.ogg", style), (DEMO / "sp_arctic_a0009.wav", content)):
+        assert main(["spectrogram", str(src), str(dst), "--sr", "8000", "--n-fft", "256", "--duration", "0.5"]) == 0
+    assert main(["synthesize", "--style", str(style), "--content", str(content), str(out), "--set", "iterations=2",
+                 "--set", "layers=5x16", "--quiet"]) == 0
+    used = []
+    monkeypatch.setattr("audiotex.steps.invert_file", lambda src, dst, s, device: used.append(s) or
+                        {"spectral_convergence": 0.0, "wall_seconds": 0.0, "device": "cpu"})
+    assert main(["invert", str(out), str(tmp_path / "o.wav")]) == 0
+    assert main(["invert", str(style), str(tmp_path / "s.wav")]) == 0  # an analysed clip: a texture's
+    assert used[0]["refine_iterations"] == P.resolve({}, kind="transfer")["refine_iterations"] == 0
+    assert used[1]["refine_iterations"] == P.resolve({})["refine_iterations"] > 0
 
 
 def test_texture_with_the_rhythm_term_and_a_pooled_layer(tmp_path):

@@ -29,6 +29,7 @@ def test_table_with_given_columns_and_comment(tmp_path):
     path = tmp_path / "t.tsv"
     write_table(path, [{"b": 2.0, "a": 1, "ignored": 9}], ["a", "b"], comment="run on x")
     assert path.read_text() == "# run on x\na\tb\n1\t2\n"
+    assert read_table(path, "a table") == (["a", "b"], [{"a": "1", "b": "2"}])  # the comment is not the header
 
 
 def test_failed_write_leaves_the_old_table(tmp_path):

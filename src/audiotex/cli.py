@@ -183,7 +183,10 @@ def cmd_synthesize(args: argparse.Namespace) -> None:
 
 def cmd_invert(args: argparse.Namespace) -> None:
     _check_audio_output(args.output)
-    s = _settings(args, {"n_iter": "n_iter", "momentum": "momentum", "seed": "seed", "device": "device"})
+    # a transfer's spectrogram is inverted with the preset's transfer values (default: no refinement)
+    kind = "transfer" if steps.read_sidecar(args.input).get("content") else "texture"
+    s = _settings(args, {"n_iter": "n_iter", "momentum": "momentum", "seed": "seed", "device": "device"},
+                  kind=kind)
     inverted = steps.invert_file(args.input, args.output, s, device=s["device"])
     print(f"wrote {args.output}: spectral convergence {inverted['spectral_convergence']:.3f} "
           f"in {inverted['wall_seconds']:.1f} s on {inverted['device']}")

@@ -75,7 +75,7 @@ def append_table(path: str | os.PathLike, rows: Sequence[Mapping[str, Any]], col
 
 
 def read_table(path: str | os.PathLike, what: str) -> tuple[list[str], list[dict[str, str]]]:
-    """Read a TSV written by :func:`write_table`: ``(header, rows)``, values as strings.
+    """Read a TSV written by :func:`write_table`: ``(header, rows)``, values as strings (``#`` lines skipped).
 
     Args:
         path: the TSV.
@@ -87,7 +87,8 @@ def read_table(path: str | os.PathLike, what: str) -> tuple[list[str], list[dict
     path = Path(path)
     try:
         with open(path, newline="") as fh:
-            reader = csv.DictReader(fh, delimiter="\t")
+            # write_table's comment lines come before the header
+            reader = csv.DictReader((line for line in fh if not line.startswith("#")), delimiter="\t")
             rows = list(reader)
             return list(reader.fieldnames or []), rows
     except FileNotFoundError:

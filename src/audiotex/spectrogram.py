@@ -91,9 +91,10 @@ def fade_bounds(spec: np.ndarray, fade_db: float | None, frames_per_second: floa
     return int(loud[0]), int(loud[-1]) + 1
 
 
-def frames_for(seconds: float, sr: int, hop_length: int) -> int:
-    """Number of centred STFT frames covering ``seconds`` of audio."""
-    return int(round(seconds * sr / hop_length)) + 1
+def frames_for(seconds: float, sr: int, hop_length: int, loop: bool = False) -> int:
+    """Number of centred STFT frames covering ``seconds`` of audio; with ``loop``, of a loop that long (its
+    frames wrap around: ``frames * hop_length`` samples, one frame fewer than for a signal with two ends)."""
+    return int(round(seconds * sr / hop_length)) + (0 if loop else 1)
 
 
 def seconds_for(frames: int, sr: int, hop_length: int) -> float:

@@ -127,23 +127,32 @@ def _prepare_synthesis(style: str | os.PathLike, content: str | os.PathLike | No
         _check_compatible(style_meta, content_meta, style, content)
     sr, hop = int(style_meta["sr"]), int(style_meta["hop_length"])
     reference = content_spec if content_spec is not None else style_spec
-    n_frames = frames_for(s["duration"], sr, hop) if s["duration"] else reference.shape[1]
+    # a loop of the reference's length has one frame fewer than the reference: its frames wrap around
+    n_frames = (frames_for(s["duration"], sr, hop, loop=s["loop"]) if s["duration"]
+                else reference.shape[1] - (1 if s["loop"] else 0))
     problem = SynthesisProblem(style_spec, content_spec, n_frames, P.stage_settings(s, "synthesize"), checkpoint)
     return _PreparedRow(problem, style_meta, s, sr, hop)
+
+
+def _synthesized_meta(row: _PreparedRow, style: Any, content: Any) -> dict[str, Any]:
+    """What every spectrogram a synthesis writes (the result and save_every's) says of itself: its STFT, the
+    style and content spectrograms and settings that made it (what a statistics refinement reads)."""
+    from .synthesis import style_span
+
+    return {
+        "sr": row.sr, "n_fft": int(row.style_meta["n_fft"]), "hop_length": row.hop,
+        "style": str(style), "content": None if content is None else str(content),
+        "settings": row.problem.settings,
+        # the style frames the statistics came from (style_fade_db leaves out its edge fades)
+        "style_frames": list(style_span(row.problem.style, row.problem.settings, row.sr / row.hop)),
+    }
 
 
 def _finish_synthesis(row: _PreparedRow, style: Any, content: Any, dst: str | os.PathLike, result: Any,
                       device: Any, wall_seconds: float) -> dict[str, Any]:
     """Write a synthesized row (spectrogram, sidecar, loss log), remove its checkpoint; return the sidecar."""
-    from .synthesis import style_span
-
     meta = {
-        "sr": row.sr, "n_fft": int(row.style_meta["n_fft"]), "hop_length": row.hop,
-        "style": str(style), "content": None if content is None else str(content),
-        "settings": row.problem.settings, "device": str(device),
-        # the style frames the statistics came from (style_fade_db leaves out its edge fades)
-        "style_frames": list(style_span(row.problem.style, row.problem.settings, row.sr / row.hop)),
-        "wall_seconds": wall_seconds, "iterations": result.iterations,
+        **_synthesized_meta(row, style, content), "device": str(device), "wall_seconds": wall_seconds, "iterations": result.iterations,
         "resumed_from": result.resumed_from,
         "final_losses": {k: v for k, v in (result.losses[-1] if result.losses else {}).items()
                          if k not in ("iteration", "evaluations", "seconds")},
@@ -183,8 +192,11 @@ def synthesize_file(style: str | os.PathLike, content: str | os.PathLike | None,
     torch_device = resolve_device(device)
     dst_path = Path(dst)
 
+    # not the style's sidecar: the array is the synthesis at that iteration
+    intermediate_meta = _synthesized_meta(row, style, content)
+
     def save_intermediate(iteration: int, spec: np.ndarray) -> None:
-        save_spectrogram(intermediate_path(dst_path, iteration), spec, row.style_meta)
+        save_spectrogram(intermediate_path(dst_path, iteration), spec, {**intermediate_meta, "iteration": iteration})
 
     started = time.perf_counter()
     p = row.problem
@@ -237,7 +249,8 @@ def synthesize_file_batch(rows: Sequence[SynthesisRow], *, device: str = "auto",
     for rate, members in by_rate.items():
         def save_intermediate(b: int, iteration: int, spec: np.ndarray, members: list[int] = members) -> None:
             k = members[b]
-            save_spectrogram(intermediate_path(rows[k].output, iteration), spec, prepared[k].style_meta)
+            meta = {**_synthesized_meta(prepared[k], rows[k].style, rows[k].content), "iteration": iteration}
+            save_spectrogram(intermediate_path(rows[k].output, iteration), spec, meta)
 
         def finish(b: int, result: Any, members: list[int] = members) -> None:
             # each row is written the moment it ends, not when its whole batch does
