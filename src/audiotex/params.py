@@ -409,9 +409,9 @@ def resolve(*layers: Mapping[str, Any], source: str = "", kind: str = "texture")
 
     The preset is the last ``preset`` named in ``layers`` (or ``default``); with ``kind="transfer"`` (a
     content clip is given) its ``transfer`` sub-mapping applies on top of it (:func:`preset_values`), still
-    below every layer. Values that are ``None`` in a layer are treated as unset, except for keys that are
-    explicitly nullable, where an explicit ``None`` (an empty manifest cell means "use config.yaml", so
-    callers drop those first) overrides.
+    below every layer. An explicit ``None`` in a layer overrides for a nullable key (its null meaning,
+    e.g. ``input_duration``: the whole file) and is an error naming the key for any other; an empty
+    manifest cell, which means "use config.yaml", is left out of its layer by the caller.
 
     Returns a dict with every key of :data:`PARAMS`, validated.
     """
