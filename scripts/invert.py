@@ -2,11 +2,16 @@
 import sys
 
 from audiotex.jobs import run_job
-from audiotex.steps import invert_files, write_shard_record
+from audiotex.steps import failed_rows, invert_files, write_shard_record
 
 smk = snakemake  # noqa: F821 - injected by Snakemake
 rows = [dict(row) for row in smk.params.rows]
+
+
+def work(log):
+    results = invert_files(rows, device=smk.params.device, failed_before=failed_rows(smk.input.synthesized), log=log)
+    return write_shard_record(results, smk.output.record)
+
+
 sys.exit(run_job(smk.log[0], f"invert shard {smk.wildcards.shard}: {len(rows)} rows on device {smk.params.device}",
-                 lambda log: write_shard_record(invert_files(rows, device=smk.params.device, log=log),
-                                                smk.output.record),
-                 threads=smk.threads))
+                 work, threads=smk.threads))

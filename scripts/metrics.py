@@ -2,14 +2,15 @@
 import sys
 
 from audiotex.jobs import run_job
-from audiotex.steps import collect_metrics, metrics_files, raise_for_failed_rows
+from audiotex.steps import collect_metrics, failed_rows, metrics_files, raise_for_failed_rows
 
 smk = snakemake  # noqa: F821 - injected by Snakemake
 rows = [dict(row) for row in smk.params.rows]
 
 
 def work(log):
-    raise_for_failed_rows(metrics_files(rows, log=log))
+    # a row whose synthesis or inversion failed fails here too, and this job with it: the run ends in an error
+    raise_for_failed_rows(metrics_files(rows, failed_rows(smk.input.inverted), log=log))
     return f"{collect_metrics([row['tsv'] for row in rows], smk.output.tsv)} rows -> {smk.output.tsv}"
 
 

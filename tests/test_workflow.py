@@ -224,7 +224,7 @@ def test_shard_rows_fail_alone_and_the_record_names_them(tmp_path):
     import io
 
     from audiotex.errors import AudiotexError
-    from audiotex.steps import run_rows, write_shard_record
+    from audiotex.steps import failed_rows, run_rows, write_shard_record
 
     def step(row):
         if row["id"] == "bad":
@@ -235,17 +235,44 @@ def test_shard_rows_fail_alone_and_the_record_names_them(tmp_path):
 
     log = io.StringIO()
     results = run_rows([{"id": "ok1"}, {"id": "bad"}, {"id": "bug"}, {"id": "ok2"}], step, log)
-    assert [(r.id, r.status) for r in results] == [("ok1", "done"), ("bad", "failed"), ("bug", "failed"),
-                                                  ("ok2", "done")]
+    assert [(r.id, r.status, r.bug) for r in results] == [
+        ("ok1", "done", False), ("bad", "failed", False), ("bug", "failed", True), ("ok2", "done", False)]
     text = log.getvalue()
     assert "row bad: failed" in text and "cannot decode audio" in text and "Traceback" in text
     record = tmp_path / "shard.tsv"
+    # a bug (it may pass next time) leaves the shard without a record, so Snakemake reruns (retries) it
     with pytest.raises(AudiotexError, match=r"2 of 4 rows failed \(row 'bad': .*; row 'bug': ValueError"):
         write_shard_record(results, record)
-    assert not record.exists()  # a shard with a failed row has no record, so Snakemake reruns it
-    write_shard_record([results[0], results[3]], record)
+    assert not record.exists()
+    # so does a shard whose every row failed
+    with pytest.raises(AudiotexError, match=r"1 of 1 rows failed \(row 'bad'"):
+        write_shard_record([results[1]], record)
+    assert not record.exists()
+    # a row's own fault is recorded beside the other rows, whose later steps then go on
+    summary = write_shard_record([results[0], results[1], results[3]], record)
+    assert "2 rows done" in summary and "1 failed (bad" in summary
     assert [line.split("\t")[:2] for line in record.read_text().splitlines()] == [
-        ["id", "status"], ["ok1", "done"], ["ok2", "done"]]
+        ["id", "status"], ["ok1", "done"], ["bad", "failed"], ["ok2", "done"]]
+    assert "cannot decode audio" in record.read_text()
+    assert failed_rows(record) == {"bad": "bad.wav: cannot decode audio"}
+
+
+def test_later_steps_fail_the_rows_an_earlier_step_failed_without_running_them(tmp_path):
+    """Files an earlier run left for a row (before its cell was made bad) are not this run's: a row the
+    record lists as failed fails again at every later step, with the first step's reason."""
+    from audiotex.steps import invert_files, metrics_files, plot_files
+
+    stale = tmp_path / "stale.npy"
+    stale.write_bytes(b"left by an earlier run")
+    row = {"id": "bad", "npy": str(stale), "synthesized": str(stale), "audio": str(tmp_path / "bad.wav"),
+           "wav": str(tmp_path / "bad.wav"), "report": str(tmp_path / "bad.json"), "png": str(tmp_path / "bad.png"),
+           "tsv": str(tmp_path / "bad.tsv"), "settings": {}, "style": str(stale), "content": None,
+           "inversion": str(tmp_path / "bad.json")}
+    before = {"bad": "output of 4 frames is too short"}
+    for results in (invert_files([row], failed_before=before), metrics_files([row], before), plot_files([row], before)):
+        assert [(r.id, r.status, r.bug) for r in results] == [("bad", "failed", False)]
+        assert "an earlier step failed: output of 4 frames is too short" in results[0].message
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["stale.npy"]  # nothing ran, nothing was written
 
 
 def test_outputs_up_to_date_compares_times(tmp_path):
@@ -320,15 +347,21 @@ def test_bad_row_in_a_shard_fails_alone_and_the_rerun_redoes_only_it(tmp_path):
     write_manifest(workdir / "manifest.tsv", header, rows)
     config = [*TINY, "shards=1"]  # one shard holds all three rows
     done = snakemake(workdir, "--cores", "2", "--keep-going", "--config", *config)
-    assert done.returncode != 0
+    assert done.returncode != 0  # the shard's metrics job fails, naming the bad row
     log = (workdir / "logs" / "synthesize" / "shard-0-of-1.log").read_text()
     assert "row bad: failed" in log and "too short: the largest kernel" in log, log
     assert "row 'bad'" in done.stdout + done.stderr  # the console says which row
-    # the other rows were synthesized and survived the failed job; the shard record was not written
+    # the other rows went on: synthesized, inverted, measured and plotted; the record names the bad row
     written = _mtimes(workdir, "synthesized/*")
     assert {"good1.npy", "good1.json", "good1.loss.tsv", "good2.npy"} <= written.keys()
     assert not any(name.startswith("bad.") for name in written)
-    assert not (workdir / "results" / "shards" / "synthesize" / "shard-0-of-1.tsv").exists()
+    record = (workdir / "results" / "shards" / "synthesize" / "shard-0-of-1.tsv").read_text()
+    assert "bad\tfailed" in record and "good1\tdone" in record, record
+    for row_id in ("good1", "good2"):
+        for path in (f"audio/{row_id}.wav", f"metrics/{row_id}.tsv", f"plots/{row_id}.png"):
+            assert (workdir / "results" / path).exists(), path
+    assert not (workdir / "results" / "audio" / "bad.wav").exists()
+    assert not (workdir / "results" / "metrics.tsv").exists()  # the run's table waits for every row
 
     rows[1][3] = ""  # fix the bad row: the rerun of its shard redoes that row only
     write_manifest(workdir / "manifest.tsv", header, rows)

@@ -430,19 +430,26 @@ def collect_metrics(tsv_paths: Iterable[str | os.PathLike], dst_tsv: str | os.Pa
 #
 # A workflow shard job runs one step over several manifest rows. Each row is described by a plain dict of
 # paths and settings (built by the workflow), is skipped when its outputs are already up to date, and
-# fails alone: its error is recorded and the other rows go on. The job then writes a shard record (one
-# line per row) only if every row succeeded, so that Snakemake reruns a shard with a failed row, and the
-# rerun redoes only the rows that are not up to date (a killed synthesis resumes from its checkpoint).
+# fails alone: its error is recorded and the other rows go on. A row that fails with an AudiotexError
+# (its own input or settings, which a rerun would fail again) is written into the shard record beside the
+# others, so that the shard's later steps go on with them; those steps fail it too without running (even
+# where an earlier run left files for it), and the metrics job of its shard fails naming it, so the run
+# ends in an error. A row that fails otherwise (a bug,
+# a GPU out of memory: it may pass next time), or a shard whose every row failed, gets no record, so that
+# Snakemake reruns (and the SLURM profile retries) the shard; the rerun redoes only the rows that are not
+# up to date (a killed synthesis resumes from its checkpoint).
 
 
 @dataclass(frozen=True)
 class RowResult:
-    """What a shard step did with one row: ``status`` is ``done``, ``up to date`` or ``failed``."""
+    """What a shard step did with one row: ``status`` is ``done``, ``up to date`` or ``failed``; ``bug`` marks
+    a failure by anything but an :class:`AudiotexError`."""
 
     id: str
     status: str
     seconds: float
     message: str = ""
+    bug: bool = False
 
 
 #: Columns of a shard record (:func:`write_shard_record`).
@@ -500,7 +507,8 @@ def run_rows(rows: Sequence[Mapping[str, Any]], step: Callable[[Mapping[str, Any
         except AudiotexError as err:
             result = RowResult(row["id"], "failed", time.perf_counter() - started, str(err))
         except Exception as err:  # a bug in one row must not cost the others their results
-            result = RowResult(row["id"], "failed", time.perf_counter() - started, f"{type(err).__name__}: {err}")
+            result = RowResult(row["id"], "failed", time.perf_counter() - started, f"{type(err).__name__}: {err}",
+                               bug=True)
             if log is not None:
                 traceback.print_exc(file=log)
         _log_result(result, log)
@@ -519,6 +527,28 @@ def _skip_up_to_date(rows: Sequence[Mapping[str, Any]], up_to_date: Callable[[Ma
         else:
             todo.append(row)
     return todo, skipped
+
+
+def failed_rows(record: str | os.PathLike) -> dict[str, str]:
+    """The rows a shard record (:func:`write_shard_record`) lists as failed: id -> reason."""
+    return {row["id"]: row["message"] for row in read_table(record, "a shard record")[1] if row["status"] == "failed"}
+
+
+def _skip_failed_before(rows: Sequence[Mapping[str, Any]], failed_before: Mapping[str, str],
+                        log: TextIO | None) -> tuple[list[Mapping[str, Any]], list[RowResult]]:
+    """Rows that an earlier step failed (``failed_before``: id -> reason, :func:`failed_rows`) fail here
+    without running, with that reason: files an earlier run left for them are not this run's."""
+    todo, failed = [], []
+    for row in rows:
+        if row["id"] not in failed_before:
+            todo.append(row)
+            continue
+        reason = failed_before[row["id"]]
+        prefix = "an earlier step failed: "  # once, however many steps the failure has come through
+        result = RowResult(row["id"], "failed", 0.0, reason if reason.startswith(prefix) else prefix + reason)
+        _log_result(result, log)
+        failed.append(result)
+    return todo, failed
 
 
 def _in_row_order(rows: Sequence[Mapping[str, Any]], results: list[RowResult]) -> list[RowResult]:
@@ -600,18 +630,20 @@ def inversion_up_to_date(row: Mapping[str, Any]) -> bool:
 
 
 def invert_files(rows: Sequence[Mapping[str, Any]], *, device: str = "auto",
-                 log: TextIO | None = None) -> list[RowResult]:
+                 failed_before: Mapping[str, str] | None = None, log: TextIO | None = None) -> list[RowResult]:
     """Invert several rows in one process: :func:`invert_file` per row, its result as JSON in ``report``.
 
     Args:
         rows: dicts with ``id``, ``npy`` (a synthesized spectrogram), ``wav`` and ``report`` (outputs),
             ``settings``, and optionally ``style``/``content`` (the spectrograms a statistics refinement
             reads; only for the up-to-date check).
+        failed_before: rows whose synthesis failed (id -> reason): they fail here too, without running.
 
     Returns:
         One :class:`RowResult` per row, in order; up-to-date rows (:func:`inversion_up_to_date`) are skipped.
     """
-    todo, skipped = _skip_up_to_date(rows, inversion_up_to_date, log)
+    made, not_made = _skip_failed_before(rows, failed_before or {}, log)
+    todo, skipped = _skip_up_to_date(made, inversion_up_to_date, log)
 
     def invert_row(row: Mapping[str, Any]) -> str:
         result = invert_file(row["npy"], row["wav"], row["settings"], device=device)
@@ -619,34 +651,39 @@ def invert_files(rows: Sequence[Mapping[str, Any]], *, device: str = "auto",
         write_json(row["report"], result)
         return f"spectral convergence {result['spectral_convergence']:.4f} on {result['device']}"
 
-    return _in_row_order(rows, skipped + run_rows(todo, invert_row, log))
+    return _in_row_order(rows, not_made + skipped + run_rows(todo, invert_row, log))
 
 
-def metrics_files(rows: Sequence[Mapping[str, Any]], log: TextIO | None = None) -> list[RowResult]:
+def metrics_files(rows: Sequence[Mapping[str, Any]], failed_before: Mapping[str, str] | None = None,
+                  log: TextIO | None = None) -> list[RowResult]:
     """Compute several rows' metrics in one process (:func:`metrics_file` per row).
 
     Args:
         rows: dicts with ``id``, ``audio``, ``inversion`` (the invert record), ``style``, ``content``
             (decoded audio; content empty for a texture), ``synthesized`` (the spectrogram) and ``tsv``.
+        failed_before: rows whose synthesis or inversion failed (id -> reason): they fail here too.
     """
     def inputs(row: Mapping[str, Any]) -> list[Any]:
         return [row["audio"], row["inversion"], row["style"], row.get("content"), row["synthesized"],
                 sidecar_path(row["synthesized"])]
 
-    todo, skipped = _skip_up_to_date(rows, lambda row: outputs_up_to_date([row["tsv"]], inputs(row)), log)
+    made, not_made = _skip_failed_before(rows, failed_before or {}, log)
+    todo, skipped = _skip_up_to_date(made, lambda row: outputs_up_to_date([row["tsv"]], inputs(row)), log)
 
     def metrics_row(row: Mapping[str, Any]) -> None:
         metrics_file(row["id"], row["audio"], row["style"], row.get("content") or None, row["synthesized"],
                      row["inversion"], row["tsv"])
 
-    return _in_row_order(rows, skipped + run_rows(todo, metrics_row, log))
+    return _in_row_order(rows, not_made + skipped + run_rows(todo, metrics_row, log))
 
 
-def plot_files(rows: Sequence[Mapping[str, Any]], log: TextIO | None = None) -> list[RowResult]:
+def plot_files(rows: Sequence[Mapping[str, Any]], failed_before: Mapping[str, str] | None = None,
+               log: TextIO | None = None) -> list[RowResult]:
     """Draw several rows' plots in one process (:func:`audiotex.plots.plot_file` per row).
 
     Args:
         rows: dicts with ``id``, ``style``, ``content`` (spectrograms), ``synthesized`` and ``png``.
+        failed_before: rows whose synthesis failed (id -> reason): they fail here too, without running.
     """
     from .plots import plot_file
 
@@ -654,13 +691,14 @@ def plot_files(rows: Sequence[Mapping[str, Any]], log: TextIO | None = None) -> 
         npy = row["synthesized"]
         return [row["style"], row.get("content"), npy, sidecar_path(npy), loss_log_path(npy)]
 
-    todo, skipped = _skip_up_to_date(rows, lambda row: outputs_up_to_date([row["png"]], inputs(row)), log)
+    made, not_made = _skip_failed_before(rows, failed_before or {}, log)
+    todo, skipped = _skip_up_to_date(made, lambda row: outputs_up_to_date([row["png"]], inputs(row)), log)
 
     def plot_row(row: Mapping[str, Any]) -> None:
         npy = row["synthesized"]
         plot_file(row["id"], row["style"], row.get("content") or None, npy, loss_log_path(npy), row["png"])
 
-    return _in_row_order(rows, skipped + run_rows(todo, plot_row, log))
+    return _in_row_order(rows, not_made + skipped + run_rows(todo, plot_row, log))
 
 
 def raise_for_failed_rows(results: Sequence[RowResult]) -> None:
@@ -676,14 +714,23 @@ def raise_for_failed_rows(results: Sequence[RowResult]) -> None:
 
 
 def write_shard_record(results: Sequence[RowResult], dst: str | os.PathLike) -> str:
-    """Write a shard's record (one line per row) if every row succeeded; return a summary line.
+    """Write a shard's record (one line per row, failed rows with their reason); return a summary line.
+
+    Rows that failed with an :class:`AudiotexError` are recorded, so that Snakemake goes on with the shard's
+    other rows (see the comment above :class:`RowResult`).
 
     Raises:
-        AudiotexError: from :func:`raise_for_failed_rows`; nothing is written then, so Snakemake reruns the
-            shard, and the rerun redoes only the failed and unfinished rows.
+        AudiotexError: from :func:`raise_for_failed_rows` when a row failed by a bug or every row failed;
+            nothing is written then, so Snakemake reruns the shard, and the rerun redoes only the failed and
+            unfinished rows.
     """
-    raise_for_failed_rows(results)
+    failed = [r for r in results if r.status == "failed"]
+    if any(r.bug for r in failed) or (failed and len(failed) == len(results)):
+        raise_for_failed_rows(results)
     write_table(dst, [{"id": r.id, "status": r.status, "seconds": round(r.seconds, 3), "message": r.message}
                      for r in results], SHARD_RECORD_COLUMNS)
     done = sum(r.status == "done" for r in results)
-    return f"{done} rows done, {len(results) - done} up to date -> {dst}"
+    summary = f"{done} rows done, {len(results) - done - len(failed)} up to date"
+    if failed:
+        summary += f", {len(failed)} failed ({', '.join(r.id for r in failed)}: recorded, the others go on)"
+    return f"{summary} -> {dst}"
