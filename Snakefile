@@ -22,8 +22,8 @@ include: "rules/report.smk"
 
 
 # Every shard's records, not only the run's table and page: a failed job leaves none, and Snakemake does not
-# rerun a job for an input that is missing while its output, from an earlier run, is there; named here,
-# a shard whose row failed is tried again on every run (and the run fails) until the row is fixed.
+# rerun a job for an input that is missing while its output, from an earlier run, is there. Named here,
+# a failed shard job runs again on every run, and the run fails again naming the row, until it is fixed.
 rule all:
     input:
         expand(rules.synthesize.output.record, shard=SHARD_IDS),
