@@ -70,6 +70,23 @@ def test_features_shapes_pool_and_circular():
     assert all((t >= 0).all() for t in f)  # ReLU
 
 
+def test_a_loops_pooled_layer_sees_every_frame_and_wraps_at_the_seam():
+    """With an odd number of frames, pooling by 2 dropped a loop's last frame: no gradient reached it, and
+    the pooled layer joined frame n-2 to frame 0. It now pools across the seam."""
+    layers = parse_layers("3x8/2")
+    kernels = make_bank(6, layers, 0)
+    x = torch.rand(6, 31, generator=torch.Generator().manual_seed(0), requires_grad=True)
+    features = bank_features(x, kernels, layers, circular=True)[0]
+    assert features.shape == (8, 16)  # ceil(31 / 2) pooled frames, all kept by the circular convolution
+    features.sum().backward()
+    assert float(x.grad[:, -1].abs().sum()) > 0.0
+    # an even count pools as before: rolling the loop by two frames rolls its pooled features by one
+    even = torch.rand(6, 30, generator=torch.Generator().manual_seed(1))
+    once = bank_features(even, kernels, layers, circular=True)[0]
+    rolled = bank_features(torch.roll(even, 2, dims=1), kernels, layers, circular=True)[0]
+    assert torch.allclose(torch.roll(once, 1, dims=1), rolled, atol=1e-6)
+
+
 def test_gram_is_independent_of_length():
     """A signal looped twice has the same Gram as once (circular features): outputs may be any length."""
     layers = parse_layers("5x16")
@@ -329,6 +346,17 @@ def test_rhythm_term_with_a_pooled_layer_stays_finite(fire_spec, n_frames):
     result = synthesize(fire_spec, None, n_frames=n_frames, settings=s)
     assert all(np.isfinite(row["autocorr"]) and np.isfinite(row["loss"]) for row in result.losses)
     assert result.losses[-1]["autocorr"] > 0.0
+
+
+def test_an_empty_band_in_the_style_keeps_the_moment_term_finite(fire_spec):
+    """A constant band envelope has kurtosis 0: its log was -inf, the moment term infinite, and the first
+    step NaN ('diverged at iteration 1')."""
+    style = fire_spec.copy()
+    style[80:] = 0.0  # nothing above a cutoff, exactly
+    skew, log_kurtosis = L.envelope_moments(torch.zeros(3, 50))
+    assert torch.isfinite(skew).all() and torch.isfinite(log_kurtosis).all()
+    result = synthesize(style, None, n_frames=60, settings=tiny_settings(iterations=3))
+    assert all(np.isfinite(row["loss"]) for row in result.losses) and result.iterations == 3
 
 
 def test_autocorrelation_of_a_single_frame_is_finite():

@@ -85,7 +85,11 @@ def bank_features(spec: torch.Tensor, kernels: list[torch.Tensor], layers: list[
     pooled: dict[int, torch.Tensor] = {1: x}
     for w, layer in zip(kernels, layers):
         if layer.pool not in pooled:
-            pooled[layer.pool] = F.avg_pool1d(x, layer.pool, layer.pool)
+            source = x
+            if circular and x.shape[-1] % layer.pool:
+                # a loop's last frames lead into its first: pool across the seam rather than drop them
+                source = F.pad(x, (0, -x.shape[-1] % layer.pool), mode="circular")
+            pooled[layer.pool] = F.avg_pool1d(source, layer.pool, layer.pool)
         inp = pooled[layer.pool]
         if circular:
             inp = F.pad(inp, (0, layer.width - 1), mode="circular")

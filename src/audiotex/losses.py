@@ -372,12 +372,16 @@ def content_shape_loss(log_power: torch.Tensor, target_shapes: torch.Tensor, tar
 
 
 def envelope_moments(envelopes: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Skewness and log kurtosis over time of band envelopes, ``([B,] bands)`` each."""
+    """Skewness and log kurtosis over time of band envelopes, ``([B,] bands)`` each.
+
+    A constant envelope (a band the style leaves empty) has kurtosis 0 here: its log is clamped at
+    log(1e-12) instead of -inf, which made the moment term infinite and the first step NaN.
+    """
     centred = envelopes - envelopes.mean(dim=-1, keepdim=True)
     variance = (centred ** 2).mean(dim=-1) + 1e-8
     skewness = (centred ** 3).mean(dim=-1) / variance ** 1.5
     kurtosis = (centred ** 4).mean(dim=-1) / variance ** 2
-    return skewness, torch.log(kurtosis)
+    return skewness, torch.log(kurtosis.clamp_min(1e-12))
 
 
 def band_moments(spec: torch.Tensor, bands: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

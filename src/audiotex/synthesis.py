@@ -136,8 +136,10 @@ class Objective:
             self.max_lag = 0
             if self.weights["autocorr"]:
                 # a lag needs frames on both sides: cap it at half the shortest feature map, style's or
-                # output's; a pooled layer has n_frames // pool frames before its convolution
-                output_lengths = [n_frames // l.pool - (0 if self.circular else l.width - 1) for l in self.layers]
+                # output's; a pooled layer has n_frames // pool frames before its convolution (a loop's,
+                # pooled across its seam, ceil(n_frames / pool))
+                output_lengths = [-(-n_frames // l.pool) if self.circular else n_frames // l.pool - (l.width - 1)
+                                  for l in self.layers]
                 shortest = min(min(f.shape[1] for feats in style_feats for f in feats), *output_lengths)
                 self.max_lag = max(1, min(int(s["autocorr_max_lag"] * frames_per_second), shortest // 2))
                 self.target_autocorr = [torch.stack([L.autocorrelation(feats[k], self.max_lag) for feats in style_feats])
