@@ -247,7 +247,8 @@ def rhythm_similarity(ac_a: np.ndarray, ac_b: np.ndarray, min_lag: float = 0.1) 
 
 
 #: Keys that decide what an inversion-only baseline produces (one baseline per distinct combination).
-INVERSION_KEYS = ("sr", "n_fft", "hop_length", "n_iter", "momentum", "phase_init", "refine_iterations", "seed")
+INVERSION_KEYS = ("sr", "n_fft", "hop_length", "n_iter", "momentum", "phase_init", "refine_iterations", "seed",
+                  "hold_empty_bins", "loop")
 
 
 def steady_span(clip: Path, sr: int, fade_db: float | None) -> tuple[float, float]:
@@ -497,13 +498,21 @@ def seed_summary(rows: list[dict[str, Any]]) -> list[str]:
 
 
 def floor_summary(rows: list[dict[str, Any]]) -> list[str]:
-    """Each clip's two-sample floor and its range over later cuts (the same for every setting of a clip)."""
-    floors = {r["clip"]: r for r in rows if r.get("two_sample_floor_min") is not None}
+    """Each clip's two-sample floor and its range over later cuts: the same for every setting of a clip
+    at one sample rate (its halves are decoded at that rate), so one per clip and rate."""
+    floors = {(r["clip"], r.get("sr")): r for r in rows if r.get("two_sample_floor_min") is not None}
     if not floors:
         return []
+    rates: dict[str, int] = {}
+    for clip, _ in floors:
+        rates[clip] = rates.get(clip, 0) + 1
+
+    def name(clip: str, sr: Any) -> str:
+        return clip if rates[clip] == 1 else f"{clip} at {sr} Hz"
+
     return ["two-sample floor (over cuts 0-0.4 s later): " + ", ".join(
-        f"{clip} {float(r['two_sample_floor']):.2f} ({float(r['two_sample_floor_min']):.2f}-"
-        f"{float(r['two_sample_floor_max']):.2f})" for clip, r in floors.items())]
+        f"{name(clip, sr)} {float(r['two_sample_floor']):.2f} ({float(r['two_sample_floor_min']):.2f}-"
+        f"{float(r['two_sample_floor_max']):.2f})" for (clip, sr), r in floors.items())]
 
 
 def keep_audio(tmp: Path, directory: Path | None, names: dict[str, str]) -> None:

@@ -100,3 +100,8 @@ def test_floor_cuts_cut_the_joined_halves_later_and_the_summary_shows_their_rang
     assert quality.floor_summary(rows) == ["two-sample floor (over cuts 0-0.4 s later): fire 0.38 (0.38-0.52), "
                                            "water 0.46 (0.33-0.46)"]
     assert quality.floor_summary([{"clip": "x", "two_sample_floor_min": None}]) == []
+    # halves decoded at two rates (fast at 16 kHz beside default at 22.05 kHz) have a floor each
+    two_rates = [{**rows[0], "sr": 16000, "two_sample_floor": 0.72}, {**rows[0], "sr": 22050}]
+    assert quality.floor_summary(two_rates) == ["two-sample floor (over cuts 0-0.4 s later): fire at 16000 Hz "
+                                                "0.72 (0.38-0.52), fire at 22050 Hz 0.38 (0.38-0.52)"]
+    assert {"hold_empty_bins", "loop"} <= set(quality.INVERSION_KEYS)  # what invert_file reads
