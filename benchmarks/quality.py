@@ -26,6 +26,7 @@ Example (quick check of the harness):
 from __future__ import annotations
 
 import argparse
+import collections
 import contextlib
 import datetime as dt
 import hashlib
@@ -503,9 +504,7 @@ def floor_summary(rows: list[dict[str, Any]]) -> list[str]:
     floors = {(r["clip"], r.get("sr")): r for r in rows if r.get("two_sample_floor_min") is not None}
     if not floors:
         return []
-    rates: dict[str, int] = {}
-    for clip, _ in floors:
-        rates[clip] = rates.get(clip, 0) + 1
+    rates = collections.Counter(clip for clip, _ in floors)
 
     def name(clip: str, sr: Any) -> str:
         return clip if rates[clip] == 1 else f"{clip} at {sr} Hz"

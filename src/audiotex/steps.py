@@ -152,7 +152,8 @@ def _finish_synthesis(row: _PreparedRow, style: Any, content: Any, dst: str | os
                       device: Any, wall_seconds: float) -> dict[str, Any]:
     """Write a synthesized row (spectrogram, sidecar, loss log), remove its checkpoint; return the sidecar."""
     meta = {
-        **_synthesized_meta(row, style, content), "device": str(device), "wall_seconds": wall_seconds, "iterations": result.iterations,
+        **_synthesized_meta(row, style, content), "device": str(device), "wall_seconds": wall_seconds,
+        "iterations": result.iterations,
         "resumed_from": result.resumed_from,
         "final_losses": {k: v for k, v in (result.losses[-1] if result.losses else {}).items()
                          if k not in ("iteration", "evaluations", "seconds")},
@@ -193,7 +194,7 @@ def synthesize_file(style: str | os.PathLike, content: str | os.PathLike | None,
     dst_path = Path(dst)
 
     # not the style's sidecar: the array is the synthesis at that iteration
-    intermediate_meta = _synthesized_meta(row, style, content)
+    intermediate_meta = _synthesized_meta(row, style, content) if save_every else {}
 
     def save_intermediate(iteration: int, spec: np.ndarray) -> None:
         save_spectrogram(intermediate_path(dst_path, iteration), spec, {**intermediate_meta, "iteration": iteration})
@@ -246,11 +247,14 @@ def synthesize_file_batch(rows: Sequence[SynthesisRow], *, device: str = "auto",
     by_rate: dict[float, list[int]] = {}
     for k, row in prepared.items():
         by_rate.setdefault(row.sr / row.hop, []).append(k)
+    # what save_every's spectrograms say of themselves, once per row (as synthesize_file does)
+    intermediate_meta = ({k: _synthesized_meta(row, rows[k].style, rows[k].content) for k, row in prepared.items()}
+                         if save_every else {})
     for rate, members in by_rate.items():
         def save_intermediate(b: int, iteration: int, spec: np.ndarray, members: list[int] = members) -> None:
             k = members[b]
-            meta = {**_synthesized_meta(prepared[k], rows[k].style, rows[k].content), "iteration": iteration}
-            save_spectrogram(intermediate_path(rows[k].output, iteration), spec, meta)
+            save_spectrogram(intermediate_path(rows[k].output, iteration), spec,
+                             {**intermediate_meta[k], "iteration": iteration})
 
         def finish(b: int, result: Any, members: list[int] = members) -> None:
             # each row is written the moment it ends, not when its whole batch does
@@ -434,10 +438,10 @@ def collect_metrics(tsv_paths: Iterable[str | os.PathLike], dst_tsv: str | os.Pa
 # (its own input or settings, which a rerun would fail again) is written into the shard record beside the
 # others, so that the shard's later steps go on with them; those steps fail it too without running (even
 # where an earlier run left files for it), and the metrics job of its shard fails naming it, so the run
-# ends in an error. A row that fails otherwise (a bug,
-# a GPU out of memory: it may pass next time), or a shard whose every row failed, gets no record, so that
-# Snakemake reruns (and the SLURM profile retries) the shard; the rerun redoes only the rows that are not
-# up to date (a killed synthesis resumes from its checkpoint).
+# ends in an error. A row that fails otherwise (a bug, a GPU out of memory: it may pass next time), or a
+# shard whose every row failed, gets no record, so that Snakemake reruns (and the SLURM profile retries)
+# the shard; the rerun redoes only the rows that are not up to date (a killed synthesis resumes from its
+# checkpoint).
 
 
 @dataclass(frozen=True)
@@ -556,6 +560,16 @@ def _in_row_order(rows: Sequence[Mapping[str, Any]], results: list[RowResult]) -
     return sorted(results, key=lambda r: order[r.id])
 
 
+def _run_later_step(rows: Sequence[Mapping[str, Any]], up_to_date: Callable[[Mapping[str, Any]], bool],
+                    step: Callable[[Mapping[str, Any]], str | None], failed_before: Mapping[str, str] | None,
+                    log: TextIO | None) -> list[RowResult]:
+    """A step after synthesis over a shard's rows: the rows an earlier step failed fail here too
+    (:func:`_skip_failed_before`), up-to-date rows are skipped, the rest run (:func:`run_rows`); in row order."""
+    made, not_made = _skip_failed_before(rows, failed_before or {}, log)
+    todo, skipped = _skip_up_to_date(made, up_to_date, log)
+    return _in_row_order(rows, not_made + skipped + run_rows(todo, step, log))
+
+
 def synthesis_up_to_date(row: Mapping[str, Any]) -> bool:
     """A synthesis row is up to date when its three outputs are newer than its inputs and its sidecar
     records the same style, content and synthesize settings."""
@@ -642,16 +656,13 @@ def invert_files(rows: Sequence[Mapping[str, Any]], *, device: str = "auto",
     Returns:
         One :class:`RowResult` per row, in order; up-to-date rows (:func:`inversion_up_to_date`) are skipped.
     """
-    made, not_made = _skip_failed_before(rows, failed_before or {}, log)
-    todo, skipped = _skip_up_to_date(made, inversion_up_to_date, log)
-
     def invert_row(row: Mapping[str, Any]) -> str:
         result = invert_file(row["npy"], row["wav"], row["settings"], device=device)
         result["settings"] = P.stage_settings(_full(row["settings"]), "invert")
         write_json(row["report"], result)
         return f"spectral convergence {result['spectral_convergence']:.4f} on {result['device']}"
 
-    return _in_row_order(rows, not_made + skipped + run_rows(todo, invert_row, log))
+    return _run_later_step(rows, inversion_up_to_date, invert_row, failed_before, log)
 
 
 def metrics_files(rows: Sequence[Mapping[str, Any]], failed_before: Mapping[str, str] | None = None,
@@ -667,14 +678,12 @@ def metrics_files(rows: Sequence[Mapping[str, Any]], failed_before: Mapping[str,
         return [row["audio"], row["inversion"], row["style"], row.get("content"), row["synthesized"],
                 sidecar_path(row["synthesized"])]
 
-    made, not_made = _skip_failed_before(rows, failed_before or {}, log)
-    todo, skipped = _skip_up_to_date(made, lambda row: outputs_up_to_date([row["tsv"]], inputs(row)), log)
-
     def metrics_row(row: Mapping[str, Any]) -> None:
         metrics_file(row["id"], row["audio"], row["style"], row.get("content") or None, row["synthesized"],
                      row["inversion"], row["tsv"])
 
-    return _in_row_order(rows, not_made + skipped + run_rows(todo, metrics_row, log))
+    return _run_later_step(rows, lambda row: outputs_up_to_date([row["tsv"]], inputs(row)), metrics_row,
+                           failed_before, log)
 
 
 def plot_files(rows: Sequence[Mapping[str, Any]], failed_before: Mapping[str, str] | None = None,
@@ -691,14 +700,12 @@ def plot_files(rows: Sequence[Mapping[str, Any]], failed_before: Mapping[str, st
         npy = row["synthesized"]
         return [row["style"], row.get("content"), npy, sidecar_path(npy), loss_log_path(npy)]
 
-    made, not_made = _skip_failed_before(rows, failed_before or {}, log)
-    todo, skipped = _skip_up_to_date(made, lambda row: outputs_up_to_date([row["png"]], inputs(row)), log)
-
     def plot_row(row: Mapping[str, Any]) -> None:
         npy = row["synthesized"]
         plot_file(row["id"], row["style"], row.get("content") or None, npy, loss_log_path(npy), row["png"])
 
-    return _in_row_order(rows, not_made + skipped + run_rows(todo, plot_row, log))
+    return _run_later_step(rows, lambda row: outputs_up_to_date([row["png"]], inputs(row)), plot_row,
+                           failed_before, log)
 
 
 def raise_for_failed_rows(results: Sequence[RowResult]) -> None:
