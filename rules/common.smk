@@ -9,6 +9,7 @@ from snakemake.utils import min_version, validate
 from audiotex import manifest as audiotex_manifest
 from audiotex import params as audiotex_params
 from audiotex import spectrogram as audiotex_spectrogram
+from audiotex import steps as audiotex_steps
 from audiotex.errors import AudiotexError
 
 min_version("8.0")
@@ -190,6 +191,28 @@ def plot_rows(wildcards):
         rows.append({"id": row_id, "style": style, "content": content,
                      "synthesized": row_file("synthesized", row_id), "png": row_file("plot", row_id)})
     return rows
+
+
+#: Per shard rule, the files its job writes for a row: the files its record vouches for.
+_STEP_FILES = {
+    "synthesize": lambda row_id: audiotex_steps.synthesis_outputs(row_file("synthesized", row_id)),
+    "invert": lambda row_id: [row_file("audio", row_id), row_file("inversion", row_id)],
+    "metrics": lambda row_id: [row_file("metrics", row_id)],
+    "plot": lambda row_id: [row_file("plot", row_id)],
+}
+
+
+def remake_stamp(step):
+    """A params entry for a shard rule that changes when a row's files are gone or newer than the shard's
+    record (deleted to be made again, or made under another `shards` layout), so that Snakemake reruns the
+    shard, which redoes those rows (audiotex.steps.remake_stamp)."""
+    files = _STEP_FILES[step]
+
+    def stamp(wildcards):
+        record = getattr(rules, step).output[0].format(shard=wildcards.shard)
+        return audiotex_steps.remake_stamp(record, {row_id: files(row_id) for row_id in _shard(wildcards.shard)})
+
+    return stamp
 
 
 def inversion_gpu(wildcards):

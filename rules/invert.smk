@@ -13,6 +13,7 @@ rule invert:
         "logs/invert/{shard}.log",
     params:
         rows=inversion_rows,
+        remake=remake_stamp("invert"),
         device=runtime_param("device"),
     threads: 2
     resources:

@@ -11,6 +11,7 @@ rule metrics:
         "logs/metrics/{shard}.log",
     params:
         rows=metrics_rows,
+        remake=remake_stamp("metrics"),
     threads: 1
     conda:
         "../envs/audiotex.yaml"

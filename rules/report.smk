@@ -16,6 +16,7 @@ rule plot:
         "logs/plot/{shard}.log",
     params:
         rows=plot_rows,
+        remake=remake_stamp("plot"),
     threads: 1
     conda:
         "../envs/audiotex.yaml"

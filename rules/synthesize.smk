@@ -15,6 +15,7 @@ rule synthesize:
         "logs/synthesize/{shard}.log",
     params:
         rows=synthesis_rows,
+        remake=remake_stamp("synthesize"),
         device=runtime_param("device"),
         checkpoint_every=runtime_param("checkpoint_every"),
         save_every=runtime_param("save_every"),

@@ -10,7 +10,7 @@ rows = [dict(row) for row in smk.params.rows]
 
 def work(log):
     results = invert_files(rows, device=smk.params.device, failed_before=failed_rows(smk.input.synthesized), log=log)
-    return write_shard_record(results, smk.output.record)
+    return write_shard_record(results, smk.output.record, stamp=smk.params.remake)
 
 
 sys.exit(run_job(smk.log[0], f"invert shard {smk.wildcards.shard}: {len(rows)} rows on device {smk.params.device}",

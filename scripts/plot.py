@@ -8,4 +8,4 @@ smk = snakemake  # noqa: F821 - injected by Snakemake
 rows = [dict(row) for row in smk.params.rows]
 sys.exit(run_job(smk.log[0], f"plot shard {smk.wildcards.shard}: {len(rows)} rows",
                  lambda log: write_shard_record(plot_files(rows, failed_rows(smk.input.synthesized), log=log),
-                                                smk.output.record)))
+                                                smk.output.record, stamp=smk.params.remake)))

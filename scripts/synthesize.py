@@ -11,7 +11,7 @@ rows = [dict(row) for row in smk.params.rows]
 def work(log):
     results = synthesize_files(rows, device=smk.params.device, checkpoint_every=smk.params.checkpoint_every,
                                save_every=smk.params.save_every, log=log)
-    return write_shard_record(results, smk.output.record)
+    return write_shard_record(results, smk.output.record, stamp=smk.params.remake)
 
 
 sys.exit(run_job(smk.log[0], f"synthesize shard {smk.wildcards.shard}: {len(rows)} rows "

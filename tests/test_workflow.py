@@ -275,6 +275,39 @@ def test_later_steps_fail_the_rows_an_earlier_step_failed_without_running_them(t
     assert sorted(p.name for p in tmp_path.iterdir()) == ["stale.npy"]  # nothing ran, nothing was written
 
 
+def test_remake_stamp_changes_once_when_a_vouched_row_file_goes_or_is_newer(tmp_path):
+    import os
+
+    from audiotex.steps import RowResult, remake_stamp, rows_to_remake, vouched_path, write_shard_record
+
+    record = tmp_path / "shard.tsv"
+    files = {row_id: [tmp_path / f"{row_id}.wav", tmp_path / f"{row_id}.json"] for row_id in ("a", "b", "bad", "new")}
+    for row_id in ("a", "b"):
+        for f in files[row_id]:
+            f.write_text(row_id)
+            os.utime(f, (1000, 1000))
+    assert remake_stamp(record, files) == ""  # no job has run: nothing to remake
+    results = [RowResult("a", "done", 1.0), RowResult("b", "up to date", 0.0),
+               RowResult("bad", "failed", 0.0, "too short")]
+    write_shard_record(results, record)  # "new" was added to the shard after this record
+    os.utime(vouched_path(record), (2000, 2000))
+    # a failed row has no files to keep and a row added since reruns its shard through its settings
+    assert rows_to_remake(record, files) == [] and remake_stamp(record, files) == ""
+
+    files["b"][1].unlink()  # deleted to be made again
+    os.utime(files["a"][0], (3000, 3000))  # written after the record (by another `shards` layout's job)
+    assert rows_to_remake(record, files) == ["a", "b"]
+    stamp = remake_stamp(record, files)
+    assert stamp.startswith("a,b after ")
+    record.unlink()  # Snakemake deletes the record before it starts the job: the job is given the same value
+    assert remake_stamp(record, files) == stamp
+    files["b"][1].write_text("b")  # the job remakes the rows and vouches with the value it was given
+    write_shard_record(results, record, stamp)
+    assert remake_stamp(record, files) == stamp  # the plan after it: the value the job ran with, no rerun
+    files["a"][0].unlink()
+    assert remake_stamp(record, files) not in ("", stamp)  # the same row gone again: another rerun
+
+
 def test_outputs_up_to_date_compares_times(tmp_path):
     import os
 
@@ -337,6 +370,38 @@ def finished_shards(tmp_path_factory):
 
 def _mtimes(workdir: Path, pattern: str) -> dict[str, int]:
     return {p.name: p.stat().st_mtime_ns for p in (workdir / "results").glob(pattern)}
+
+
+@pytest.mark.slow
+def test_deleted_row_files_and_rows_made_under_another_layout_are_made_again(tmp_path):
+    workdir = copy_workflow(tmp_path / "workflow")
+    rows = [["a", FIRE, "", ""], ["b", STREAM, "", ""]]
+    write_manifest(workdir / "manifest.tsv", HEADER, rows)
+    run = ["--cores", "2", "--resources", "gpu=1", "--config", *TINY]
+    assert snakemake(workdir, *run).returncode == 0
+
+    (workdir / "results" / "audio" / "a.wav").unlink()  # one step's file of one row
+    (workdir / "results" / "synthesized" / "b.npy").unlink()  # a row's first step: everything after follows
+    jobs = dry_run(workdir)
+    assert ids_of(jobs, "invert") == {"a", "b"} and ids_of(jobs, "synthesize") == {"b"}
+    assert ids_of(jobs, "plot") == {"b"}  # a's plot reads its spectrogram, which stays
+    done = snakemake(workdir, *run)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    assert (workdir / "results" / "audio" / "a.wav").exists()
+    assert (workdir / "results" / "synthesized" / "b.npy").exists()
+    assert rule_counts(dry_run(workdir)) == Counter()  # one rerun, then nothing to do
+
+    # a row changed under another layout, then changed back under this one: this layout's records are
+    # older than the row's files, so its shard reruns and the row is made with this run's settings again
+    rows[0][3] = "5"
+    write_manifest(workdir / "seed5.tsv", HEADER, rows)
+    assert snakemake(workdir, *run, "shards=1", "manifest=seed5.tsv").returncode == 0
+    assert json.loads((workdir / "results" / "synthesized" / "a.json").read_text())["settings"]["seed"] == 5
+    jobs = dry_run(workdir)
+    assert ids_of(jobs, "synthesize") == {"a"}
+    assert snakemake(workdir, *run).returncode == 0
+    assert json.loads((workdir / "results" / "synthesized" / "a.json").read_text())["settings"]["seed"] == 0
+    assert rule_counts(dry_run(workdir)) == Counter()
 
 
 @pytest.mark.slow

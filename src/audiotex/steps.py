@@ -21,6 +21,7 @@ import soundfile as sf
 from . import params as P
 from .audio import load_audio, write_audio
 from .errors import AudiotexError
+from .files import atomic_output
 from .records import read_json, read_table, table_columns, write_json, write_table
 from .spectrogram import frames_for, hop_for, load_spectrogram, log_spectrogram, save_spectrogram, sidecar_path
 
@@ -570,12 +571,16 @@ def _run_later_step(rows: Sequence[Mapping[str, Any]], up_to_date: Callable[[Map
     return _in_row_order(rows, not_made + skipped + run_rows(todo, step, log))
 
 
+def synthesis_outputs(npy: str | os.PathLike) -> list[Path]:
+    """The three files synthesis writes for a row: the spectrogram, its sidecar and its loss log."""
+    return [Path(npy), sidecar_path(npy), loss_log_path(npy)]
+
+
 def synthesis_up_to_date(row: Mapping[str, Any]) -> bool:
     """A synthesis row is up to date when its three outputs are newer than its inputs and its sidecar
     records the same style, content and synthesize settings."""
     npy = row["npy"]
-    outputs = [npy, sidecar_path(npy), loss_log_path(npy)]
-    if not outputs_up_to_date(outputs, [row["style"], row.get("content")]):
+    if not outputs_up_to_date(synthesis_outputs(npy), [row["style"], row.get("content")]):
         return False
     wanted = _as_json({"style": str(row["style"]), "content": None if not row.get("content") else str(row["content"]),
                        "settings": P.stage_settings(_full(row["settings"]), "synthesize")})
@@ -720,11 +725,92 @@ def raise_for_failed_rows(results: Sequence[RowResult]) -> None:
         raise AudiotexError(f"{len(failed)} of {len(results)} rows failed ({reasons})")
 
 
-def write_shard_record(results: Sequence[RowResult], dst: str | os.PathLike) -> str:
+# --- rows whose files changed behind their shard record ----------------------------------------------
+#
+# Snakemake sees a shard's record, not its rows' files. A row file deleted (to have it made again) or
+# written by another `shards` layout's job after the record would otherwise go unnoticed. So each shard
+# job also leaves a copy of its record that Snakemake does not manage (:func:`vouched_path`: it does not
+# delete it before rerunning the job, as it does the record), and the workflow gives each shard job a
+# params value, :func:`remake_stamp`, computed from that copy and the rows' files. The value changes exactly
+# when a row's files are gone or newer than the copy, so Snakemake reruns the shard (whose job redoes those
+# rows and skips the rest); the job writes the value into its new copy, where the next plan finds it
+# again: one rerun, then nothing to do.
+
+#: How the comment line of a :func:`vouched_path` file starts.
+_STAMP_PREFIX = "# remake: "
+
+
+def vouched_path(record: str | os.PathLike) -> Path:
+    """Where a shard job leaves the copy of its record that :func:`remake_stamp` reads: beside it, hidden
+    (a row id never starts with a dot, so no shard's record is named so)."""
+    record = Path(record)
+    return record.with_name("." + record.name)
+
+
+def vouch(record: str | os.PathLike, stamp: str = "") -> None:
+    """Copy a shard's just-written record to :func:`vouched_path`, after a comment line holding ``stamp``
+    (the job's :func:`remake_stamp`): the rows it lists were made, as of now."""
+    text = Path(record).read_text(encoding="utf-8")
+    with atomic_output(vouched_path(record)) as tmp:
+        tmp.write_text(f"{_STAMP_PREFIX}{stamp}\n{text}", encoding="utf-8")
+
+
+def rows_to_remake(record: str | os.PathLike, row_files: Mapping[str, Sequence[str | os.PathLike]]) -> list[str]:
+    """The rows a shard job vouched for (:func:`vouch`) whose files are gone or newer than its voucher.
+
+    Args:
+        record: the shard's record (:func:`write_shard_record`) or metrics table (:func:`collect_metrics`).
+        row_files: row id -> the files its step writes for it.
+
+    Returns:
+        Row ids in ``row_files`` order; none when the shard has no voucher. Rows it does not list (added
+        since: their shard reruns anyway) or lists as failed (it has no files to keep) are never among them.
+    """
+    voucher = vouched_path(record)
+    vouched_time = _mtime(voucher)
+    if vouched_time is None:
+        return []
+    changed = [row_id for row_id, files in row_files.items()
+               if any((t := _mtime(f)) is None or t > vouched_time for f in files)]
+    if not changed:
+        return []
+    try:
+        listed = read_table(voucher, "a shard record")[1]
+    except AudiotexError:
+        return []
+    vouched = {row["id"] for row in listed if row.get("status") != "failed"}  # metrics tables have no status
+    return [row_id for row_id in changed if row_id in vouched]
+
+
+def recorded_stamp(record: str | os.PathLike) -> str:
+    """The :func:`remake_stamp` the shard's last job was given ("" if none or no voucher)."""
+    try:
+        with open(vouched_path(record), encoding="utf-8") as fh:
+            first = fh.readline().rstrip("\n")
+    except (OSError, UnicodeDecodeError):
+        return ""
+    return first[len(_STAMP_PREFIX):] if first.startswith(_STAMP_PREFIX) else ""
+
+
+def remake_stamp(record: str | os.PathLike, row_files: Mapping[str, Sequence[str | os.PathLike]]) -> str:
+    """A shard job's params value that changes when rows of a finished shard must be made again.
+
+    The rows of :func:`rows_to_remake` and the voucher's time when there are any, else the stamp the
+    voucher carries (what the job that wrote it was given), so that the plan after that job finds the value
+    it ran with. Snakemake computes it when it plans and again when it starts the job (the record deleted
+    by then, the voucher not), which is why it reads the voucher. Pass it to :func:`vouch`.
+    """
+    remake = rows_to_remake(record, row_files)
+    if remake:
+        return f"{','.join(remake)} after {os.stat(vouched_path(record)).st_mtime_ns}"
+    return recorded_stamp(record)
+
+
+def write_shard_record(results: Sequence[RowResult], dst: str | os.PathLike, stamp: str = "") -> str:
     """Write a shard's record (one line per row, failed rows with their reason); return a summary line.
 
     Rows that failed with an :class:`AudiotexError` are recorded, so that Snakemake goes on with the shard's
-    other rows (see the comment above :class:`RowResult`).
+    other rows (see the comment above :class:`RowResult`), then :func:`vouch` for them with ``stamp``.
 
     Raises:
         AudiotexError: from :func:`raise_for_failed_rows` when a row failed by a bug or every row failed;
@@ -736,6 +822,7 @@ def write_shard_record(results: Sequence[RowResult], dst: str | os.PathLike) -> 
         raise_for_failed_rows(results)
     write_table(dst, [{"id": r.id, "status": r.status, "seconds": round(r.seconds, 3), "message": r.message}
                      for r in results], SHARD_RECORD_COLUMNS)
+    vouch(dst, stamp)
     done = sum(r.status == "done" for r in results)
     summary = f"{done} rows done, {len(results) - done - len(failed)} up to date"
     if failed:
