@@ -5,7 +5,9 @@
 # The declared output is the shard's record; each row's results/synthesized/{id}.npy (+ .json, .loss.tsv)
 # is written beside it, undeclared, so that a row that fails does not make Snakemake delete the rows of its
 # shard that finished. The job fails (after the other rows) naming the bad rows; its rerun redoes only the
-# rows that are not up to date, each resuming from its checkpoint results/checkpoints/{id}.pt.
+# rows that are not up to date, each resuming from its checkpoint results/checkpoints/{id}.pt. Since
+# Snakemake does not see those files, `remake` (a stamp, see remake_stamp in common.smk) reruns the shard
+# when one of them is deleted or rewritten by another `shards` layout's job; every shard rule has one.
 rule synthesize:
     input:
         shard_spectrograms,
