@@ -198,8 +198,8 @@ PARAMS: dict[str, Param] = {p.name: p for p in [
     _p("hold_empty_bins", bool, False,
        "frequency bins the style (and content) leave empty, their median more than 80 dB below the loudest (a "
        "16 kHz recording read at 22.05 kHz has nothing above 8 kHz), stay as empty in the output: the "
-       "synthesized spectrogram is capped there at their level, and those bins are filtered out of the inverted "
-       "sound",
+       "synthesized spectrogram is capped there at their level (the 99th percentile over time: sparse attacks "
+       "stay), and the bins it leaves below that floor in 99% of its frames are filtered out of the inverted sound",
        ("synthesize", "invert")),
     # invert
     _p("n_iter", int, 500, "Griffin-Lim iterations", "invert", minimum=0, maximum=100000),

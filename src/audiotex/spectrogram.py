@@ -50,14 +50,29 @@ def empty_bins(spec: np.ndarray, floor: float = QUIET_FLOOR, percentile: float =
     return np.percentile(magnitude, percentile, axis=-1) <= floor * magnitude.max()
 
 
-def empty_bin_ceiling(specs: list[np.ndarray], floor: float = QUIET_FLOOR) -> np.ndarray:
+def empty_bin_ceiling(specs: list[np.ndarray], floor: float = QUIET_FLOOR, percentile: float = 99.0,
+                      edge_frames: int = 4) -> np.ndarray:
     """The most a synthesized spectrogram may hold in each bin that every one of ``specs`` (the style, and
-    the content of a transfer) leaves empty (:func:`empty_bins`): the largest of their median ``log1p``
-    values there; ``inf`` in every other bin.
+    the content of a transfer) leaves empty (:func:`empty_bins`): the largest of their ``percentile``-th
+    percentiles of ``log1p`` values over time there, ``edge_frames`` at each end left out; ``inf`` in every
+    other bin.
+
+    Not their median: a bin that is empty by its median may still carry sparse events, the upper partials
+    of a mallet's or a plucked string's attack, and a cap at the median took those away (a marimba loop's
+    texture was told from the recording with accuracy 1.00, at 0.48 with the 99th percentile; floor 0.45).
+    The edges are left out because a clip cut mid-sound has a broadband step there, in every frame whose
+    window reaches past the cut (``n_fft / hop_length``, 4 in every preset): in a 1.5 s speech clip it would
+    set the cap of every empty bin.
     """
     empty = np.logical_and.reduce([empty_bins(s, floor) for s in specs])
-    median = np.max([np.median(np.maximum(s, 0.0), axis=-1) for s in specs], axis=0)
-    return np.where(empty, median, np.inf).astype(np.float32)
+    loudest = np.max([np.percentile(np.maximum(_interior(s, edge_frames), 0.0), percentile, axis=-1)
+                      for s in specs], axis=0)
+    return np.where(empty, loudest, np.inf).astype(np.float32)
+
+
+def _interior(spec: np.ndarray, edge_frames: int) -> np.ndarray:
+    """``spec`` without ``edge_frames`` frames at each end, or whole when that would leave too few."""
+    return spec[:, edge_frames:-edge_frames] if edge_frames and spec.shape[-1] > 4 * edge_frames else spec
 
 
 def fade_bounds(spec: np.ndarray, fade_db: float | None, frames_per_second: float,

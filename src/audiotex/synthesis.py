@@ -765,7 +765,7 @@ def _spectrogram(x: torch.Tensor, b: int, ceiling: np.ndarray | None) -> np.ndar
 
     Below the level terms' floor nothing holds a bin the style leaves empty, and the optimiser uses such bins
     freely (on a 16 kHz recording read at 22.05 kHz, values of -0.4 to +0.6 where the style has 1e-4): the
-    cap (:func:`audiotex.spectrogram.empty_bin_ceiling`) keeps them at the style's level.
+    cap (:func:`audiotex.spectrogram.empty_bin_ceiling`) keeps them at the level the style reaches there.
     """
     spec = x[b].detach().cpu().numpy().astype(np.float32)
     if ceiling is None:
