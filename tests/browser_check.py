@@ -95,16 +95,24 @@ frame.addEventListener('load', function () {{
 """
 
 
-def drive(page: Path, script: str, profile: Path, timeout: float = 180) -> dict:
+def drive(page: Path, script: str, profile: Path, timeout: float = 180, attempts: int = 3) -> dict:
     """Load ``page`` in an iframe and run ``script`` (a function body; ``frame`` is the iframe) once it has
     loaded; return the JSON of what the script returns (or resolves to).
 
     The harness page is written next to ``profile``; ``--allow-file-access-from-files`` lets it reach into
-    the page's document (both are file:// URLs).
+    the page's document (both are file:// URLs). Chromium dumps the DOM when its virtual time budget is
+    spent, and media that a script waits for load in real time: on a loaded machine a script can still be
+    waiting then (seen once in CI: the 10,000-row page, its result still pending). Such a run is tried
+    again, up to ``attempts`` runs in all; a script that fails, or is still pending every time, fails.
     """
     harness = profile.parent / "harness.html"
     harness.write_text(_HARNESS.format(url=html.escape(page.resolve().as_uri()), script=script))
-    dom = _run(["--allow-file-access-from-files", "--dump-dom", harness.as_uri()], profile, timeout)
+    args = ["--allow-file-access-from-files", "--dump-dom", harness.as_uri()]
+    dom = _run(args, profile, timeout)
+    for _ in range(attempts - 1):
+        if 'id="result" data-state="pending"' not in dom:
+            break
+        dom = _run(args, profile, timeout)
     return _report(dom, "result")
 
 
