@@ -10,7 +10,7 @@ from audiotex import steps
 from audiotex.audio import load_audio
 from audiotex.inversion import silence_empty_bins
 from audiotex.spectrogram import QUIET_FLOOR, empty_bin_ceiling, empty_bins, log_spectrogram
-from audiotex.synthesis import synthesize
+from audiotex.synthesis import synthesize, without_style_fades
 
 DEMO = Path(__file__).resolve().parents[1] / "data" / "demo"
 SR, N_FFT, HOP = 22050, 512, 128
@@ -76,7 +76,8 @@ def test_synthesis_caps_the_empty_bins_and_leaves_the_rest(speech):
     held, free = (synthesize(style, None, n_frames=120,
                              settings=P.stage_settings(P.resolve(base, {"hold_empty_bins": hold}), "synthesize")
                              ).spectrogram for hold in (True, False))
-    ceiling = empty_bin_ceiling([style])
+    # of the style's frames that the synthesis uses (without its edge frames)
+    ceiling = empty_bin_ceiling([without_style_fades(style, P.resolve(base), SR / HOP)])
     empty = np.isfinite(ceiling)
     assert empty[ABOVE_8K].all()
     assert (held[empty] >= 0).all() and (held[empty] <= ceiling[empty, None]).all()
@@ -96,6 +97,17 @@ def test_waveform_filter_silences_noise_in_the_empty_bins_only(speech):
     assert abs(band_db(filtered, BELOW_7K) - band_db(noisy, BELOW_7K)) < 0.05
     # a target with no empty bin leaves the sound as it is
     assert silence_empty_bins(noisy, np.full_like(target, 2.0), N_FFT) is noisy
+
+
+def test_waveform_filter_does_not_judge_a_cut_clips_edge_frames(speech):
+    target = log_spectrogram(speech, N_FFT, HOP)
+    target[ABOVE_8K, -3:] = 0.5  # the broadband click of a clip cut mid-sound, in 3 of its 260 frames
+    hiss = np.random.default_rng(5).standard_normal(len(speech)).astype(np.float32) * 1e-3 * speech.std()
+    noisy = speech + hiss
+    assert band_db(noisy, ABOVE_8K) - band_db(silence_empty_bins(noisy, target, N_FFT), ABOVE_8K) > 30
+    # judged over every frame, the click makes the bins sound in more than 1% of them
+    assert abs(band_db(noisy, ABOVE_8K) - band_db(silence_empty_bins(noisy, target, N_FFT, edge_frames=0),
+                                                  ABOVE_8K)) < 0.1
 
 
 def test_waveform_filter_spares_a_bin_with_sparse_events(speech):

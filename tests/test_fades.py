@@ -1,4 +1,5 @@
-"""Edge fades of a style clip (``style_fade_db``): found where they are, left out of the synthesis."""
+"""Edges of a style clip, left out of the synthesis: its fades (``style_fade_db``), found where they are,
+and the frames whose window reaches past a cut (``style_edge_frames``)."""
 import numpy as np
 import pytest
 
@@ -59,7 +60,8 @@ def test_at_least_the_frames_at_or_above_the_median_level_stay():
 
 def settings(**kw):
     return P.stage_settings(P.resolve({"preset": "fast", "layers": "5x32", "sr": SR, "n_fft": N_FFT,
-                                       "hop_length": HOP, "iterations": 3, **kw}), "synthesize")
+                                       "hop_length": HOP, "iterations": 3, "style_edge_frames": 0, **kw}),
+                            "synthesize")
 
 
 def test_synthesis_from_a_faded_style_equals_synthesis_from_its_trimmed_frames():
@@ -98,3 +100,41 @@ def test_a_style_is_never_trimmed_below_the_largest_kernel():
     narrow = settings(layers="5x8", style_fade_db=3.0)
     assert without_fades(SynthesisProblem(style, None, 100, narrow), FPS).style.shape[1] < 41
     assert style_span(style, narrow, FPS) == fade_bounds(style, 3.0, FPS)
+
+
+def cut_noise(seconds=1.0, seed=0):
+    """Noise below 1 kHz cut mid-sound at both ends: the frames reaching past the ends hold a broadband click."""
+    n = int(seconds * SR)
+    y = np.random.default_rng(seed).standard_normal(n + 2 * N_FFT)
+    spectrum = np.fft.rfft(y)
+    spectrum[np.fft.rfftfreq(len(y), 1 / SR) > 1000] = 0
+    return log_spectrogram(np.fft.irfft(spectrum, len(y))[N_FFT:N_FFT + n].astype(np.float32), N_FFT, HOP)
+
+
+def test_the_frames_reaching_past_a_cut_are_left_out_of_the_style():
+    style = cut_noise()
+    high = log_spectrogram(np.zeros(SR, np.float32), N_FFT, HOP).shape[0] // 2  # bins over 2 kHz
+    level = style[high:].mean(axis=0)
+    # the click: the edge frames are far louder over 2 kHz than the steady frames between them
+    assert min(level[0], level[-1]) > 100 * np.median(level)
+    assert np.all(level[4:-4] < 10 * np.median(level))
+    edges = settings(style_edge_frames=4)
+    frames = style.shape[1]
+    assert style_span(style, edges, FPS) == (4, frames - 4)
+    np.testing.assert_array_equal(without_style_fades(style, edges, FPS), style[:, 4:-4])
+    a = synthesize(style, None, n_frames=60, settings=edges, lag_frames_per_second=FPS).spectrogram
+    b = synthesize(np.ascontiguousarray(style[:, 4:-4]), None, n_frames=60, settings=settings(),
+                   lag_frames_per_second=FPS).spectrogram
+    np.testing.assert_array_equal(a, b)
+    # with a fade too, whichever leaves out more wins at each end
+    faded = faded_noise(seconds=2.0, fade_in=0.5)
+    start, stop = fade_bounds(faded, 6.0, FPS)
+    assert start > 4 and stop == faded.shape[1]
+    assert style_span(faded, settings(style_fade_db=6.0, style_edge_frames=4), FPS) == (start, stop - 4)
+
+
+def test_a_short_style_keeps_its_edge_frames():
+    style = cut_noise(seconds=0.12)  # 16 frames: leaving 8 out would leave half
+    assert style.shape[1] == 16
+    assert style_span(style, settings(style_edge_frames=4), FPS) == (0, 16)
+    assert style_span(cut_noise(seconds=0.14), settings(style_edge_frames=4), FPS) == (4, 14)

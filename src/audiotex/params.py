@@ -195,6 +195,10 @@ PARAMS: dict[str, Param] = {p.name: p for p in [
        minimum=0.0),
     _p("loop", bool, False, "make a seamless loop: circular convolutions, the end flows into the start",
        ("synthesize", "invert")),
+    _p("style_edge_frames", int, 0,
+       "frames at each end of the style left out of its statistics and the starting point: those whose STFT "
+       "window reaches past the clip's ends, where a clip cut mid-sound has a broadband click (n_fft / "
+       "hop_length; 0: every frame counts)", "synthesize", minimum=0, maximum=1024),
     _p("hold_empty_bins", bool, False,
        "frequency bins the style (and content) leave empty, their median more than 80 dB below the loudest (a "
        "16 kHz recording read at 22.05 kHz has nothing above 8 kHz), stay as empty in the output: the "
@@ -239,7 +243,7 @@ PRESETS: dict[str, dict[str, Any]] = {
     "fast": {
         "sr": 16000, "n_fft": 512, "hop_length": 128, "layers": "5x128,11x128/2", "iterations": 40,
         "init": "spectrum", "band_weight": 100.0, "moment_weight": 1.0, "n_iter": 48, "momentum": 0.99,
-        "hold_empty_bins": True,
+        "hold_empty_bins": True, "style_edge_frames": 4,
     },
     # The best trade-off measured (benchmarks/results/quality.tsv): finer time resolution, several
     # kernel widths, band statistics and moments, the style's own fluctuations to start from (below), and the
@@ -268,12 +272,15 @@ PRESETS: dict[str, dict[str, Any]] = {
     # (transfer_hold_empty.tsv). The cap is each bin's 99th percentile, not its median, so that sparse attacks
     # there stay: a held-out percussion loop went from accuracy 1.00 to 0.48 (floor 0.45), the guitar's
     # distance from 0.64 to 0.50 (quality_hold_p99.tsv, quality_heldout*.tsv).
+    # The style's first and last 4 frames are left out of its statistics (style_edge_frames): the click where
+    # a clip was cut mid-sound was in them, and the waveform refinement put one at the end of a held-out lava
+    # recording's textures, every bin over 2 kHz at once (distance 2.40 -> 1.66; quality_edges*.tsv).
     "default": {
         "n_fft": 512, "hop_length": 128, "layers": "3x256,7x512,15x512,31x256",
         "init": "phase_db", "init_neighbours": 8, "band_weight": 100.0, "moment_weight": 1.0, "level_weight": 1.0,
         "db_weight": 10.0, "correlation_weight": 100.0, "iterations": 150,
         "n_iter": 500, "momentum": 0.99, "refine_target": "statistics", "refine_iterations": 350,
-        "hold_empty_bins": True,
+        "hold_empty_bins": True, "style_edge_frames": 4,
         # With a content clip (benchmarks/results/transfer*.tsv): start from the content itself (Grinstein et
         # al., ICASSP 2018) and hold only its time structure, each band's envelope and the onsets up to gain
         # and offset (content_target=envelopes), so levels and spectrum are free to become the style's; the
@@ -303,7 +310,11 @@ PRESETS: dict[str, dict[str, Any]] = {
                      "content_window": 0.05, "iterations": 300, "refine_iterations": 0,
                      # A lighter dB term moves further toward the style on every bench pair without holes
                      # (transfer_db_screen*.tsv); the correlation term pulled content away.
-                     "db_weight": 3.0, "correlation_weight": 0.0},
+                     "db_weight": 3.0, "correlation_weight": 0.0,
+                     # Every style frame counts: no waveform refinement here to copy an edge click, and
+                     # with the edges left out speech -> vinyl kept 0.896 of its content against
+                     # ulyanov's 0.900 (transfer_edges_screen.tsv).
+                     "style_edge_frames": 0},
     },
 }
 

@@ -17,6 +17,11 @@ from .files import atomic_output
 #: lies below it is empty (:func:`empty_bins`).
 QUIET_FLOOR = 1e-4
 
+#: Frames at each end of a spectrogram whose window reaches past the clip's ends (``n_fft / hop_length`` with
+#: the default hop of ``n_fft / 4``). A clip cut mid-sound steps to the zero padding there, a broadband click
+#: that is how the clip was cut, not the sound.
+EDGE_FRAMES = 4
+
 
 def hop_for(n_fft: int, hop_length: int | None) -> int:
     """The hop actually used: ``hop_length``, or ``n_fft // 4`` when it is ``None``."""
@@ -51,7 +56,7 @@ def empty_bins(spec: np.ndarray, floor: float = QUIET_FLOOR, percentile: float =
 
 
 def empty_bin_ceiling(specs: list[np.ndarray], floor: float = QUIET_FLOOR, percentile: float = 99.0,
-                      edge_frames: int = 4) -> np.ndarray:
+                      edge_frames: int = EDGE_FRAMES) -> np.ndarray:
     """The most a synthesized spectrogram may hold in each bin that every one of ``specs`` (the style, and
     the content of a transfer) leaves empty (:func:`empty_bins`): the largest of their ``percentile``-th
     percentiles of ``log1p`` values over time there, ``edge_frames`` at each end left out; ``inf`` in every
@@ -60,19 +65,27 @@ def empty_bin_ceiling(specs: list[np.ndarray], floor: float = QUIET_FLOOR, perce
     Not their median: a bin that is empty by its median may still carry sparse events, the upper partials
     of a mallet's or a plucked string's attack, and a cap at the median took those away (a marimba loop's
     texture was told from the recording with accuracy 1.00, at 0.48 with the 99th percentile; floor 0.45).
-    The edges are left out because a clip cut mid-sound has a broadband step there, in every frame whose
-    window reaches past the cut (``n_fft / hop_length``, 4 in every preset): in a 1.5 s speech clip it would
-    set the cap of every empty bin.
+    The edges are left out (:func:`interior`) because a clip cut mid-sound has a broadband step there: in a
+    1.5 s speech clip it would set the cap of every empty bin.
     """
     empty = np.logical_and.reduce([empty_bins(s, floor) for s in specs])
-    loudest = np.max([np.percentile(np.maximum(_interior(s, edge_frames), 0.0), percentile, axis=-1)
+    loudest = np.max([np.percentile(np.maximum(interior(s, edge_frames), 0.0), percentile, axis=-1)
                       for s in specs], axis=0)
     return np.where(empty, loudest, np.inf).astype(np.float32)
 
 
-def _interior(spec: np.ndarray, edge_frames: int) -> np.ndarray:
-    """``spec`` without ``edge_frames`` frames at each end, or whole when that would leave too few."""
-    return spec[:, edge_frames:-edge_frames] if edge_frames and spec.shape[-1] > 4 * edge_frames else spec
+def interior_bounds(frames: int, edge_frames: int = EDGE_FRAMES) -> tuple[int, int]:
+    """The frames ``start:stop`` of a spectrogram of ``frames`` frames without ``edge_frames`` at each end
+    (:data:`EDGE_FRAMES`), or ``(0, frames)`` when that would leave half of a short clip or less."""
+    if edge_frames and frames > 4 * edge_frames:
+        return edge_frames, frames - edge_frames
+    return 0, frames
+
+
+def interior(spec: np.ndarray, edge_frames: int = EDGE_FRAMES) -> np.ndarray:
+    """``spec`` cut to :func:`interior_bounds`: without the frames whose window reaches past its ends."""
+    start, stop = interior_bounds(spec.shape[-1], edge_frames)
+    return spec[..., start:stop]
 
 
 def fade_bounds(spec: np.ndarray, fade_db: float | None, frames_per_second: float,

@@ -28,7 +28,7 @@ from .device import exact_convolutions, resolve_device
 from .errors import AudiotexError
 from .files import atomic_output
 from .lbfgs import LBFGSState, lbfgs_step
-from .spectrogram import QUIET_FLOOR, empty_bin_ceiling, fade_bounds
+from .spectrogram import QUIET_FLOOR, empty_bin_ceiling, fade_bounds, interior_bounds
 
 #: Power of the band magnitudes in the envelope correlation term: McDermott & Simoncelli's cochlear compression.
 COMPRESSION = 0.3
@@ -492,9 +492,12 @@ class SynthesisProblem:
 
 def style_span(style: np.ndarray, settings: Mapping[str, Any], frames_per_second: float) -> tuple[int, int]:
     """The frames ``start:stop`` of ``style`` that the statistics come from: all but its edge fades
-    (:func:`~audiotex.spectrogram.fade_bounds` with the ``style_fade_db`` setting), or all of it when what
-    would be left is shorter than the largest kernel."""
+    (:func:`~audiotex.spectrogram.fade_bounds` with the ``style_fade_db`` setting) and its ``style_edge_frames``
+    at each end (:func:`~audiotex.spectrogram.interior_bounds`), or all of it when what would be left is
+    shorter than the largest kernel."""
     start, stop = fade_bounds(style, settings.get("style_fade_db"), frames_per_second)
+    inner_start, inner_stop = interior_bounds(style.shape[1], settings.get("style_edge_frames", 0))
+    start, stop = max(start, inner_start), min(stop, inner_stop)
     if stop - start < min_frames(parse_layers(settings["layers"])):
         return 0, style.shape[1]
     return start, stop
