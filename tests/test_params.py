@@ -98,3 +98,18 @@ def test_transfer_defaults_apply_only_with_a_content_and_stay_below_every_layer(
     assert P.resolve({"preset": "ulyanov"}, kind="transfer") == P.resolve({"preset": "ulyanov"})
     with pytest.raises(ValueError, match="kind"):
         P.resolve({}, kind="remix")
+
+
+def test_readme_keys_table_lists_every_key_of_every_stage():
+    """README's table of keys by stage is written by hand: it must name exactly the keys each stage reads."""
+    import re
+    from pathlib import Path
+
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    rows = {}
+    for line in readme.splitlines():
+        match = re.match(r"\| (\w+)[^|]* \| (.*`.*) \|$", line)
+        if match and match.group(1) in P.STAGES:
+            rows[match.group(1)] = set(re.findall(r"`(\w+)`", match.group(2)))
+    expected = {stage: set(P.keys_for([stage])) for stage in P.STAGES if P.keys_for([stage])}
+    assert rows == expected

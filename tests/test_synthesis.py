@@ -481,3 +481,28 @@ def test_default_preset_end_to_end_refines_toward_the_statistics(tmp_path):
         return float(Objective(style_spec, None, spec.shape[1], settings, 125.0)(spec)[0])
 
     assert loss_of(refined) < loss_of(plain) * 0.8, (loss_of(plain), loss_of(refined))
+
+
+@pytest.mark.parametrize("refine_copy_weight, expected", [(None, 1000.0), (0.0, 0.0), (5.0, 5.0)])
+def test_refine_copy_weight_sets_the_copy_term_of_the_waveform_refinement_alone(tmp_path, monkeypatch,
+                                                                                refine_copy_weight, expected):
+    """The refinement matches the synthesis's own objective, but its copy term's weight is refine_copy_weight
+    when set (the sidecar's copy_weight when empty); the synthesis's other terms are left as they were."""
+    from audiotex import synthesis
+
+    tiny = {"preset": "default", "sr": 16000, "input_duration": 1.2, "duration": 1.0, "iterations": 1,
+            "n_iter": 2, "copy_weight": 1000.0}
+    style, out = tmp_path / "style.npy", tmp_path / "out.npy"
+    steps.spectrogram_file(DEMO / "env_water_stream_minetest.ogg", style, tiny)
+    steps.synthesize_file(style, None, out, tiny, device="cpu")
+    seen = []
+
+    def recording(y0, style, content, *, settings, **kwargs):
+        seen.append(dict(settings))
+        return y0
+
+    monkeypatch.setattr(synthesis, "synthesize_waveform", recording)
+    steps.invert_file(out, tmp_path / "out.wav", {**tiny, "refine_iterations": 3,
+                                                  "refine_copy_weight": refine_copy_weight}, device="cpu")
+    assert [s["copy_weight"] for s in seen] == [expected]
+    assert seen[0]["db_weight"] == P.PRESETS["default"]["db_weight"]

@@ -216,6 +216,9 @@ PARAMS: dict[str, Param] = {p.name: p for p in [
        "what the waveform optimisation matches: the spectrogram, or the style (and content) statistics "
        "that synthesized it, through a differentiable STFT (a spectrogram that was not synthesized: itself)",
        "invert", choices=("spectrogram", "statistics")),
+    _p("refine_copy_weight", float, None,
+       "refine_target=statistics: weight of the copy loss in the waveform optimisation (empty: copy_weight)",
+       "invert", minimum=0.0, nullable=True),
     # runtime: how a job runs, never what it produces
     _p("device", str, "auto", "torch device: auto (CUDA when present), cpu or cuda", "runtime",
        choices=("auto", "cpu", "cuda")),

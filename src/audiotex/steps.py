@@ -281,7 +281,7 @@ def invert_file(src: str | os.PathLike, dst: str | os.PathLike, settings: Mappin
     """Turn a log-magnitude spectrogram file into audio with Griffin-Lim (+ optional refinement).
 
     The sample rate, n_fft and hop come from ``src``'s sidecar. Reads keys: n_iter, momentum, phase_init,
-    refine_iterations, refine_target, hold_empty_bins, seed, loop. Writes ``dst`` (peak-safe 16-bit WAV) and
+    refine_iterations, refine_target, refine_copy_weight, hold_empty_bins, seed, loop. Writes ``dst`` (peak-safe 16-bit WAV) and
     returns a dict with the spectral convergence of the result and the wall time.
     """
     from .inversion import griffin_lim, refine_waveform, silence_empty_bins
@@ -335,6 +335,8 @@ def _refine_to_statistics(y: np.ndarray, meta: Mapping[str, Any], s: Mapping[str
     from .synthesis import synthesize_waveform
 
     settings = P.stage_settings(P.resolve(meta["settings"]), "synthesize")
+    if s["refine_copy_weight"] is not None:
+        settings["copy_weight"] = s["refine_copy_weight"]
     return synthesize_waveform(y, style, content, n_fft=int(meta["n_fft"]), hop_length=int(meta["hop_length"]),
                                settings=settings, iterations=s["refine_iterations"], device=device,
                                lag_frames_per_second=int(meta["sr"]) / int(meta["hop_length"]))
