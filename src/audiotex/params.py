@@ -278,12 +278,16 @@ PRESETS: dict[str, dict[str, Any]] = {
     # The style's first and last 4 frames are left out of its statistics (style_edge_frames): the click where
     # a clip was cut mid-sound was in them, and the waveform refinement put one at the end of a held-out lava
     # recording's textures, every bin over 2 kHz at once (distance 2.40 -> 1.66; quality_edges*.tsv).
+    # The copy term weighs 1000 in the spectrogram stage and nothing in the waveform refinement: the machinery
+    # copied its style 0.11 over a real excerpt (3 seeds), 0.05 with it; vinyl and the drum loop, whose
+    # windows never pass their honest level, are unchanged to the bit. In the refinement too it pulled
+    # water's slow swells apart (distance 1.0 -> 1.2; quality_copy*_screen.tsv, quality_copyspec*.tsv).
     "default": {
         "n_fft": 512, "hop_length": 128, "layers": "3x256,7x512,15x512,31x256",
         "init": "phase_db", "init_neighbours": 8, "band_weight": 100.0, "moment_weight": 1.0, "level_weight": 1.0,
         "db_weight": 10.0, "correlation_weight": 100.0, "iterations": 150,
         "n_iter": 500, "momentum": 0.99, "refine_target": "statistics", "refine_iterations": 350,
-        "hold_empty_bins": True, "style_edge_frames": 4,
+        "hold_empty_bins": True, "style_edge_frames": 4, "copy_weight": 1000.0, "refine_copy_weight": 0.0,
         # With a content clip (benchmarks/results/transfer*.tsv): start from the content itself (Grinstein et
         # al., ICASSP 2018) and hold only its time structure, each band's envelope and the onsets up to gain
         # and offset (content_target=envelopes), so levels and spectrum are free to become the style's; the
@@ -317,7 +321,9 @@ PRESETS: dict[str, dict[str, Any]] = {
                      # Every style frame counts: no waveform refinement here to copy an edge click, and
                      # with the edges left out speech -> vinyl kept 0.896 of its content against
                      # ulyanov's 0.900 (transfer_edges_screen.tsv).
-                     "style_edge_frames": 0},
+                     "style_edge_frames": 0,
+                     # the copy term was not measured on transfers: their content keeps them off the style
+                     "copy_weight": 0.0},
     },
 }
 
