@@ -78,7 +78,7 @@ def main(argv: list[str] | None = None) -> int:
                 f"command={' '.join(sys.argv[1:])}\n")
         f.write("seconds\tcpu_s_with\tcpu_s_without\tratio\n")
         for seconds, with_term, without, ratio in rows:
-            f.write(f"{seconds:g}\t{with_term:.4f}\t{without:.4f}\t{ratio:.3f}\n")
+            f.write(f"{seconds:g}\t{with_term:.6f}\t{without:.6f}\t{ratio:.4f}\n")
     return 0
 
 

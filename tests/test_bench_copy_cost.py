@@ -17,7 +17,7 @@ def test_copy_cost_times_each_length_with_and_without_the_term(tmp_path):
     rows = [[float(v) for v in line.split("\t")] for line in lines[2:]]
     assert [r[0] for r in rows] == [0.6, 1.2]
     for seconds, with_term, without, ratio in rows:
-        assert with_term > 0 and without > 0 and ratio == pytest.approx(with_term / without, abs=1e-3)
+        assert with_term > 0 and without > 0 and ratio == pytest.approx(with_term / without, rel=1e-3)
 
 
 def test_copy_cost_refuses_a_preset_without_the_term(tmp_path, capsys):
