@@ -281,8 +281,8 @@ def invert_file(src: str | os.PathLike, dst: str | os.PathLike, settings: Mappin
     """Turn a log-magnitude spectrogram file into audio with Griffin-Lim (+ optional refinement).
 
     The sample rate, n_fft and hop come from ``src``'s sidecar. Reads keys: n_iter, momentum, phase_init,
-    refine_iterations, refine_target, refine_copy_weight, hold_empty_bins, seed, loop. Writes ``dst`` (peak-safe 16-bit WAV) and
-    returns a dict with the spectral convergence of the result and the wall time.
+    refine_iterations, refine_target, refine_copy_weight, hold_empty_bins, seed, loop. Writes ``dst``
+    (peak-safe 16-bit WAV) and returns a dict with the spectral convergence of the result and the wall time.
     """
     from .inversion import griffin_lim, refine_waveform, silence_empty_bins
     from .metrics import spectral_convergence
